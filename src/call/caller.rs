@@ -1,0 +1,83 @@
+//! One caller's call as the switch tracks it: the SIP side (INVITE, dialog, offer/answer) and
+//! where the caller is in the flow.
+
+use std::time::Instant;
+
+use crate::media::control::LegId;
+use crate::sdp::{SdpSession, SessionDescription};
+use crate::sip::dialog::Dialog;
+use crate::sip::endpoint::{ClientTxnId, ServerTxnId};
+use crate::sip::message::Request;
+use crate::sip::peer::Peer;
+
+use super::first_flow::FirstFlow;
+
+/// The switch's number for a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+/// Where a call stands on the SIP side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for the media plane to bind the caller's RTP port.
+    Opening,
+    /// 180 sent; answering when the ring time is over.
+    Ringing,
+    /// 200 sent, waiting for the ACK.
+    Answering,
+    /// Confirmed dialog: the caller is in the flow.
+    Talking,
+    /// We sent BYE and wait for its response.
+    HangingUp,
+}
+
+/// Who ended a call, and why (the seed of the call record's end cause).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The caller sent BYE.
+    CallerHungUp,
+    /// The caller cancelled before the answer.
+    CallerCancelled,
+    /// The flow finished and the engine hung up.
+    FlowDone,
+    /// No RTP from the caller for the media timeout.
+    MediaTimeout,
+    /// Our 2xx was never ACKed.
+    NoAck,
+    /// The engine is shutting down.
+    Shutdown,
+    /// The call was refused before the answer with this status.
+    Refused(u16),
+}
+
+/// One caller's call.
+#[derive(Debug)]
+pub struct Caller {
+    /// The caller's media leg.
+    pub leg: LegId,
+    /// Where the caller's signalling comes from; our in-dialog requests go back there, which
+    /// reaches callers behind NAT and reuses their TCP connection.
+    pub peer: Peer,
+    /// The initial INVITE.
+    pub invite: Request,
+    /// Its server transaction.
+    pub invite_txn: ServerTxnId,
+    /// Our To tag.
+    pub local_tag: String,
+    /// SIP state.
+    pub phase: Phase,
+    /// The dialog, once answered.
+    pub dialog: Option<Dialog>,
+    /// The caller's SDP offer, when the INVITE had one (else late offer).
+    pub offer: Option<SessionDescription>,
+    /// Offer/answer state, once the RTP port is known.
+    pub sdp: Option<SdpSession>,
+    /// Where the caller is in the flow.
+    pub flow: FirstFlow,
+    /// The playback whose end the flow waits for.
+    pub current_play: Option<u64>,
+    /// Our BYE, while it is outstanding.
+    pub bye: Option<ClientTxnId>,
+    /// When the INVITE arrived.
+    pub arrived: Instant,
+}

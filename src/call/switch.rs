@@ -1,0 +1,716 @@
+//! The switch: the sans-IO call controller on top of the SIP endpoint.
+//!
+//! It answers the hotline number, runs the caller through the flow by commanding the media
+//! plane, and ends calls cleanly. Feed it with `handle_message`, `handle_media_event`,
+//! `handle_timeout` and `shutdown`; after each, drain `poll_output` until `None`, then read
+//! `poll_timeout`.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+
+use super::caller::{CallId, Caller, Ending, Phase};
+use super::first_flow::{FirstFlow, FlowAction};
+use crate::deadlines::Deadlines;
+use crate::media::codec::Codec as MediaCodec;
+use crate::media::control::{DigitSource, LegId, MediaCommand, MediaEvent, StreamParams};
+use crate::media::prompt::PromptStore;
+use crate::sdp::{self, LocalMedia, MediaParams, NegotiationError, SdpSession, SessionDescription};
+use crate::sip::dialog::{Dialog, DialogId, SequenceCheck};
+use crate::sip::endpoint::{ClientTxnId, Endpoint, ServerTxnId, SipEvent, Transmit};
+use crate::sip::fields::Fields;
+use crate::sip::message::{HeaderName, Method, Request, Response};
+use crate::sip::peer::Peer;
+use crate::sip::uri::Uri;
+
+/// Methods the engine implements (the Allow header).
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+
+/// The switch's settings.
+#[derive(Clone, Debug)]
+pub struct SwitchConfig {
+    /// The number the first flow answers (the Request-URI user part).
+    pub number: String,
+    /// How long the flow waits for a key after the greeting.
+    pub key_wait: Duration,
+    /// How long to ring (180) before answering; zero answers at once.
+    pub ring: Duration,
+    /// New calls beyond this many get 503.
+    pub max_calls: usize,
+    /// Our media address for SDP.
+    pub media_ip: IpAddr,
+    /// Our Contact URI.
+    pub contact: Uri,
+    /// Codecs in our order of preference.
+    pub codecs: Vec<sdp::Codec>,
+}
+
+/// What the switch asks its I/O shell to do.
+#[derive(Debug)]
+pub enum SwitchOutput {
+    /// Send SIP bytes.
+    Transmit(Transmit),
+    /// Command the media plane.
+    Media(MediaCommand),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Wake {
+    Answer(CallId),
+    Flow(CallId),
+}
+
+/// The call controller.
+pub struct Switch {
+    config: SwitchConfig,
+    endpoint: Endpoint,
+    prompts: Arc<PromptStore>,
+    calls: HashMap<CallId, Caller>,
+    by_dialog: HashMap<DialogId, CallId>,
+    by_invite: HashMap<ServerTxnId, CallId>,
+    by_bye: HashMap<ClientTxnId, CallId>,
+    wakes: Deadlines<Wake>,
+    media: VecDeque<MediaCommand>,
+    ended: Vec<(CallId, Ending)>,
+    next_call: u64,
+    next_play: u64,
+    draining: bool,
+}
+
+impl Switch {
+    /// A switch over `endpoint` that plays prompts from `prompts`.
+    pub fn new(config: SwitchConfig, endpoint: Endpoint, prompts: Arc<PromptStore>) -> Switch {
+        Switch {
+            config,
+            endpoint,
+            prompts,
+            calls: HashMap::new(),
+            by_dialog: HashMap::new(),
+            by_invite: HashMap::new(),
+            by_bye: HashMap::new(),
+            wakes: Deadlines::new(),
+            media: VecDeque::new(),
+            ended: Vec::new(),
+            next_call: 0,
+            next_play: 0,
+            draining: false,
+        }
+    }
+
+    /// Feeds SIP bytes received from `source`.
+    pub fn handle_message(&mut self, now: Instant, source: Peer, bytes: &[u8]) {
+        self.endpoint.handle_message(now, source, bytes);
+        self.process_sip_events(now);
+    }
+
+    /// Feeds an event from the media plane.
+    pub fn handle_media_event(&mut self, now: Instant, event: MediaEvent) {
+        match event {
+            MediaEvent::Opened { leg, local } => self.leg_opened(now, CallId(leg.0), local.port()),
+            MediaEvent::OpenFailed { leg } => {
+                warn!(leg = leg.0, "no RTP port for a new call");
+                self.refuse_pending(now, CallId(leg.0), 503);
+            }
+            MediaEvent::Digit { leg, digit, source } => {
+                self.digit(now, CallId(leg.0), digit, source)
+            }
+            MediaEvent::PlayFinished { leg, play } => {
+                let id = CallId(leg.0);
+                let Some(call) = self.calls.get_mut(&id) else {
+                    return;
+                };
+                if call.current_play == Some(play) {
+                    call.current_play = None;
+                    let actions = call.flow.on_play_finished(now, self.config.key_wait);
+                    self.run_flow(now, id, actions);
+                }
+            }
+            MediaEvent::Timeout { leg } => {
+                info!(leg = leg.0, "no RTP from the caller: hanging up");
+                self.hang_up(now, CallId(leg.0), Ending::MediaTimeout);
+            }
+        }
+        self.process_sip_events(now);
+    }
+
+    /// Fires due timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        while let Some(wake) = self.wakes.pop_due(now) {
+            match wake {
+                Wake::Answer(id) => self.answer(now, id),
+                Wake::Flow(id) => {
+                    if let Some(call) = self.calls.get_mut(&id) {
+                        let actions = call.flow.on_timeout(now);
+                        self.run_flow(now, id, actions);
+                    }
+                }
+            }
+        }
+        self.process_sip_events(now);
+    }
+
+    /// Stops taking calls and ends the ones in progress (BYE, or 503 before the answer).
+    pub fn shutdown(&mut self, now: Instant) {
+        self.draining = true;
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            let phase = self.calls.get(&id).map(|c| c.phase);
+            match phase {
+                Some(Phase::Opening | Phase::Ringing) => self.refuse_pending(now, id, 503),
+                Some(Phase::Answering | Phase::Talking) => self.hang_up(now, id, Ending::Shutdown),
+                _ => {}
+            }
+        }
+        self.process_sip_events(now);
+    }
+
+    /// The next thing for the shell to do.
+    pub fn poll_output(&mut self) -> Option<SwitchOutput> {
+        if let Some(transmit) = self.endpoint.poll_transmit() {
+            return Some(SwitchOutput::Transmit(transmit));
+        }
+        self.media.pop_front().map(SwitchOutput::Media)
+    }
+
+    /// When `handle_timeout` must next be called.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        match (self.endpoint.poll_timeout(), self.wakes.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Calls that ended since the last call, with why (drained).
+    pub fn take_ended(&mut self) -> Vec<(CallId, Ending)> {
+        std::mem::take(&mut self.ended)
+    }
+
+    /// Calls in progress.
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether nothing is left: no calls and no transactions (shutdown may exit).
+    pub fn is_idle(&self) -> bool {
+        self.calls.is_empty() && self.endpoint.transactions() == 0
+    }
+
+    fn process_sip_events(&mut self, now: Instant) {
+        while let Some(event) = self.endpoint.poll_event() {
+            match event {
+                SipEvent::Request {
+                    txn,
+                    request,
+                    source,
+                } => self.request(now, txn, request, source),
+                SipEvent::Ack { request, .. } => self.ack(now, &request),
+                SipEvent::Cancelled { invite } => {
+                    // A CANCEL that crosses our 200 changes nothing (RFC 3261 §9.2).
+                    let Some(&id) = self.by_invite.get(&invite) else {
+                        continue;
+                    };
+                    let phase = self.calls.get(&id).map(|c| c.phase);
+                    if matches!(phase, Some(Phase::Opening | Phase::Ringing)) {
+                        self.refuse_pending(now, id, 487);
+                    }
+                }
+                SipEvent::Response { txn, response } => {
+                    if response.status >= 200 {
+                        if let Some(id) = self.by_bye.remove(&txn) {
+                            self.finish(id);
+                        }
+                    }
+                }
+                SipEvent::ClientTimeout { txn } => {
+                    if let Some(id) = self.by_bye.remove(&txn) {
+                        self.finish(id);
+                    }
+                }
+                SipEvent::AckTimeout { txn } => {
+                    if let Some(&id) = self.by_invite.get(&txn) {
+                        if self.calls.get(&id).map(|c| c.phase) == Some(Phase::Answering) {
+                            self.hang_up(now, id, Ending::NoAck);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn request(&mut self, now: Instant, txn: ServerTxnId, request: Request, source: Peer) {
+        let dialog = match DialogId::for_incoming(&request) {
+            Ok(dialog) => dialog,
+            Err(_) => return self.reply(now, txn, &request, 400),
+        };
+        match dialog {
+            Some(dialog) => self.in_dialog(now, txn, request, dialog),
+            None => match request.method {
+                Method::Invite => self.new_call(now, txn, request, source),
+                Method::Options => self.reply(now, txn, &request, 200),
+                Method::Bye | Method::Info => self.reply(now, txn, &request, 481),
+                _ => self.reply_unsupported(now, txn, &request),
+            },
+        }
+    }
+
+    fn reply(&mut self, now: Instant, txn: ServerTxnId, request: &Request, status: u16) {
+        let mut response = self.endpoint.tagged(request, status);
+        if request.method == Method::Options || status == 405 || status == 501 {
+            response.headers.push(HeaderName::Allow, ALLOW);
+            response
+                .headers
+                .push(HeaderName::Other("Accept".into()), "application/sdp");
+        }
+        self.endpoint.respond(now, txn, response);
+    }
+
+    fn reply_unsupported(&mut self, now: Instant, txn: ServerTxnId, request: &Request) {
+        let status = match request.method {
+            Method::Other(_) => 501,
+            _ => 405,
+        };
+        self.reply(now, txn, request, status);
+    }
+
+    fn new_call(&mut self, now: Instant, txn: ServerTxnId, invite: Request, source: Peer) {
+        if self.draining || self.calls.len() >= self.config.max_calls {
+            let mut response = self.endpoint.tagged(&invite, 503);
+            response
+                .headers
+                .push(HeaderName::Other("Retry-After".into()), "5");
+            return self.endpoint.respond(now, txn, response);
+        }
+        if invite.uri.user.as_deref() != Some(self.config.number.as_str()) {
+            debug!(uri = %invite.uri, "no such number");
+            return self.reply(now, txn, &invite, 404);
+        }
+        let offer = if invite.body.is_empty() {
+            None
+        } else {
+            if invite.content_type().as_deref() != Some("application/sdp") {
+                return self.reply(now, txn, &invite, 415);
+            }
+            let offer = match SessionDescription::parse(&invite.body) {
+                Ok(offer) => offer,
+                Err(error) => {
+                    debug!(%error, "unreadable SDP offer");
+                    return self.reply(now, txn, &invite, 400);
+                }
+            };
+            // Refuse an offer we cannot answer before spending a port on it.
+            if sdp::answer(&offer, &self.local_media(9)).is_err() {
+                return self.reply(now, txn, &invite, 488);
+            }
+            Some(offer)
+        };
+        self.next_call += 1;
+        let id = CallId(self.next_call);
+        let local_tag = self.endpoint.new_token();
+        let leg = LegId(id.0);
+        info!(call = id.0, from = ?invite.from_header().map(|f| f.uri.to_string()).ok(), "incoming call");
+        self.calls.insert(
+            id,
+            Caller {
+                leg,
+                peer: source,
+                invite,
+                invite_txn: txn,
+                local_tag,
+                phase: Phase::Opening,
+                dialog: None,
+                offer,
+                sdp: None,
+                flow: FirstFlow::Greeting,
+                current_play: None,
+                bye: None,
+                arrived: now,
+            },
+        );
+        self.by_invite.insert(txn, id);
+        self.media.push_back(MediaCommand::Open { leg });
+    }
+
+    fn local_media(&self, port: u16) -> LocalMedia {
+        let mut local = LocalMedia::new(self.config.media_ip, port, self.next_call);
+        local.codecs = self.config.codecs.clone();
+        local
+    }
+
+    fn leg_opened(&mut self, now: Instant, id: CallId, port: u16) {
+        let local = self.local_media(port);
+        let ring = self.config.ring;
+        let Some(call) = self.calls.get_mut(&id) else {
+            // The call ended while the port was being bound.
+            self.media
+                .push_back(MediaCommand::Close { leg: LegId(id.0) });
+            return;
+        };
+        if call.phase != Phase::Opening {
+            return;
+        }
+        call.sdp = Some(SdpSession::new(local));
+        if ring.is_zero() {
+            self.answer(now, id);
+        } else {
+            let ringing = self.response_for_invite(id, 180);
+            if let Some((txn, response)) = ringing {
+                self.endpoint.respond(now, txn, response);
+            }
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.phase = Phase::Ringing;
+            }
+            self.wakes.set(Wake::Answer(id), now + ring);
+        }
+    }
+
+    fn response_for_invite(&mut self, id: CallId, status: u16) -> Option<(ServerTxnId, Response)> {
+        let call = self.calls.get(&id)?;
+        let mut response = Response::to(&call.invite, status);
+        let to = call.invite.headers.get(&HeaderName::To).unwrap_or("");
+        response
+            .headers
+            .set(HeaderName::To, format!("{to};tag={}", call.local_tag));
+        response
+            .headers
+            .push(HeaderName::Contact, format!("<{}>", self.config.contact));
+        Some((call.invite_txn, response))
+    }
+
+    fn answer(&mut self, now: Instant, id: CallId) {
+        let Some((txn, mut response)) = self.response_for_invite(id, 200) else {
+            return;
+        };
+        let contact = self.config.contact.clone();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(session) = call.sdp.as_mut() else {
+            return;
+        };
+        let (body, params) = match &call.offer {
+            Some(offer) => match session.answer(offer) {
+                Ok(answer) => (answer.sdp.to_bytes(), Some(answer.media)),
+                Err(_) => return self.refuse_pending(now, id, 488),
+            },
+            None => (session.offer().to_bytes(), None),
+        };
+        let dialog = match Dialog::as_uas(&call.invite, &call.local_tag, contact) {
+            Ok(dialog) => dialog,
+            Err(_) => return self.refuse_pending(now, id, 400),
+        };
+        response.headers.push(HeaderName::Allow, ALLOW);
+        response
+            .headers
+            .push(HeaderName::ContentType, "application/sdp");
+        response.body = body;
+        call.phase = Phase::Answering;
+        self.by_dialog.insert(dialog.id.clone(), id);
+        call.dialog = Some(dialog);
+        let leg = call.leg;
+        self.endpoint.respond(now, txn, response);
+        if let Some(params) = params {
+            self.media.push_back(MediaCommand::Stream {
+                leg,
+                params: stream_params(&params),
+            });
+            self.start_flow(now, id);
+        }
+    }
+
+    fn start_flow(&mut self, now: Instant, id: CallId) {
+        let (flow, actions) = FirstFlow::start();
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.flow = flow;
+        }
+        self.run_flow(now, id, actions);
+    }
+
+    fn ack(&mut self, now: Instant, ack: &Request) {
+        let Ok(Some(dialog)) = DialogId::for_incoming(ack) else {
+            return;
+        };
+        let Some(&id) = self.by_dialog.get(&dialog) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.phase != Phase::Answering {
+            return;
+        }
+        call.phase = Phase::Talking;
+        let txn = call.invite_txn;
+        let late_offer = call.offer.is_none();
+        let leg = call.leg;
+        let answer = if late_offer {
+            Some(
+                SessionDescription::parse(&ack.body)
+                    .map_err(|_| NegotiationError::NoAudio)
+                    .and_then(|sdp| match call.sdp.as_mut() {
+                        Some(session) => session.accept_answer(&sdp),
+                        None => Err(NegotiationError::NoOfferPending),
+                    }),
+            )
+        } else {
+            None
+        };
+        self.endpoint.ack_received(now, txn);
+        match answer {
+            None => {}
+            Some(Ok(params)) => {
+                self.media.push_back(MediaCommand::Stream {
+                    leg,
+                    params: stream_params(&params),
+                });
+                self.start_flow(now, id);
+            }
+            Some(Err(error)) => {
+                info!(call = id.0, %error, "late-offer ACK without a usable answer");
+                self.hang_up(now, id, Ending::Refused(488));
+            }
+        }
+    }
+
+    fn in_dialog(&mut self, now: Instant, txn: ServerTxnId, request: Request, dialog: DialogId) {
+        let Some(&id) = self.by_dialog.get(&dialog) else {
+            return self.reply(now, txn, &request, 481);
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return self.reply(now, txn, &request, 481);
+        };
+        let Some(state) = call.dialog.as_mut() else {
+            return self.reply(now, txn, &request, 481);
+        };
+        if let Ok(SequenceCheck::OutOfOrder) = state.check_sequence(&request) {
+            return self.reply(now, txn, &request, 500);
+        }
+        match request.method {
+            Method::Bye => {
+                self.reply(now, txn, &request, 200);
+                info!(call = id.0, "caller hung up");
+                self.end(id, Ending::CallerHungUp);
+            }
+            Method::Invite => self.reinvite(now, id, txn, request),
+            Method::Info => self.info(now, id, txn, &request),
+            Method::Options => self.reply(now, txn, &request, 200),
+            _ => self.reply_unsupported(now, txn, &request),
+        }
+    }
+
+    /// A re-INVITE: hold, resume or a new address; answered from the same SDP session.
+    fn reinvite(&mut self, now: Instant, id: CallId, txn: ServerTxnId, request: Request) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let (Some(dialog), Some(session)) = (call.dialog.as_mut(), call.sdp.as_mut()) else {
+            return self.reply(now, txn, &request, 491);
+        };
+        dialog.refresh_target(request.contact());
+        let mut response = Response::to(&request, 200);
+        let (body, params) = if request.body.is_empty() {
+            // Offerless re-INVITE: we offer in the 200; the answer comes in the ACK.
+            (session.offer().to_bytes(), None)
+        } else {
+            let offer = match SessionDescription::parse(&request.body) {
+                Ok(offer) => offer,
+                Err(_) => return self.reply(now, txn, &request, 400),
+            };
+            match session.answer(&offer) {
+                Ok(answer) => (answer.sdp.to_bytes(), Some(answer.media)),
+                Err(_) => return self.reply(now, txn, &request, 488),
+            }
+        };
+        let leg = call.leg;
+        response
+            .headers
+            .push(HeaderName::Contact, format!("<{}>", self.config.contact));
+        response.headers.push(HeaderName::Allow, ALLOW);
+        response
+            .headers
+            .push(HeaderName::ContentType, "application/sdp");
+        response.body = body;
+        self.endpoint.respond(now, txn, response);
+        if let Some(params) = params {
+            info!(call = id.0, held = params.held_by_remote(), "re-INVITE");
+            self.media.push_back(MediaCommand::Stream {
+                leg,
+                params: stream_params(&params),
+            });
+        }
+    }
+
+    /// SIP INFO with application/dtmf-relay (`Signal=5`) or application/dtmf (`5`).
+    fn info(&mut self, now: Instant, id: CallId, txn: ServerTxnId, request: &Request) {
+        let digit = match request.content_type().as_deref() {
+            Some("application/dtmf-relay") => {
+                std::str::from_utf8(&request.body).ok().and_then(|body| {
+                    body.lines()
+                        .filter_map(|l| l.split_once('='))
+                        .find(|(k, _)| k.trim().eq_ignore_ascii_case("signal"))
+                        .and_then(|(_, v)| v.trim().chars().next())
+                })
+            }
+            Some("application/dtmf") => std::str::from_utf8(&request.body)
+                .ok()
+                .and_then(|b| b.trim().chars().next()),
+            _ => return self.reply(now, txn, request, 415),
+        };
+        match digit.filter(|d| d.is_ascii_digit() || "*#ABCD".contains(*d)) {
+            Some(digit) => {
+                self.reply(now, txn, request, 200);
+                self.digit(now, id, digit, DigitSource::SipInfo);
+            }
+            None => self.reply(now, txn, request, 400),
+        }
+    }
+
+    fn digit(&mut self, now: Instant, id: CallId, digit: char, source: DigitSource) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.phase != Phase::Talking && call.phase != Phase::Answering {
+            return;
+        }
+        info!(call = id.0, %digit, ?source, "key");
+        let actions = call.flow.on_digit(digit);
+        self.run_flow(now, id, actions);
+    }
+
+    fn run_flow(&mut self, now: Instant, id: CallId, actions: Vec<FlowAction>) {
+        for action in actions {
+            let Some(call) = self.calls.get_mut(&id) else {
+                return;
+            };
+            let leg = call.leg;
+            match action {
+                FlowAction::Play { prompts, barge_in } => {
+                    self.next_play += 1;
+                    call.current_play = Some(self.next_play);
+                    let prompts = prompts
+                        .iter()
+                        .filter_map(|name| {
+                            let prompt = self.prompts.get(name);
+                            if prompt.is_none() {
+                                warn!(prompt = %name, "prompt missing");
+                            }
+                            prompt
+                        })
+                        .collect();
+                    self.media.push_back(MediaCommand::Play {
+                        leg,
+                        play: self.next_play,
+                        prompts,
+                        barge_in,
+                    });
+                }
+                FlowAction::StopPlay => self.media.push_back(MediaCommand::StopPlay { leg }),
+                FlowAction::Wake(at) => self.wakes.set(Wake::Flow(id), at),
+                FlowAction::Hangup => self.hang_up(now, id, Ending::FlowDone),
+            }
+        }
+    }
+
+    /// Refuses a call that is not answered yet (487 after CANCEL, 503, 488...).
+    fn refuse_pending(&mut self, now: Instant, id: CallId, status: u16) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if !matches!(call.phase, Phase::Opening | Phase::Ringing) {
+            // Already answered: too late to refuse, hang up instead.
+            return self.hang_up(now, id, Ending::Refused(status));
+        }
+        if let Some((txn, mut response)) = self.response_for_invite(id, status) {
+            response.headers.remove(&HeaderName::Contact);
+            self.endpoint.respond(now, txn, response);
+        }
+        let ending = if status == 487 {
+            Ending::CallerCancelled
+        } else {
+            Ending::Refused(status)
+        };
+        self.end(id, ending);
+    }
+
+    /// Sends BYE; the call ends when it is answered or times out.
+    fn hang_up(&mut self, now: Instant, id: CallId, why: Ending) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.phase == Phase::HangingUp {
+            return;
+        }
+        let Some(dialog) = call.dialog.as_mut() else {
+            return self.end(id, why);
+        };
+        let mut bye = dialog.request(Method::Bye);
+        if let Ending::MediaTimeout = why {
+            bye.headers
+                .push(HeaderName::Reason, "SIP;cause=408;text=\"media timeout\"");
+        }
+        call.phase = Phase::HangingUp;
+        let peer = call.peer;
+        let leg = call.leg;
+        self.media.push_back(MediaCommand::Close { leg });
+        self.ended.push((id, why));
+        match self.endpoint.send_request(now, bye, peer) {
+            Some(txn) => {
+                self.by_bye.insert(txn, id);
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.bye = Some(txn);
+                }
+            }
+            None => self.forget(id),
+        }
+    }
+
+    /// The call is over once our BYE got its answer.
+    fn finish(&mut self, id: CallId) {
+        self.forget(id);
+    }
+
+    /// Ends a call now (the caller hung up, or it never got answered).
+    fn end(&mut self, id: CallId, why: Ending) {
+        if let Some(call) = self.calls.get(&id) {
+            // After our BYE the leg is closed and the ending recorded already (BYE glare).
+            if call.phase != Phase::HangingUp {
+                self.media.push_back(MediaCommand::Close { leg: call.leg });
+                self.ended.push((id, why));
+            }
+        }
+        self.forget(id);
+    }
+
+    fn forget(&mut self, id: CallId) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        self.by_invite.remove(&call.invite_txn);
+        if let Some(dialog) = &call.dialog {
+            self.by_dialog.remove(&dialog.id);
+        }
+        if let Some(bye) = call.bye {
+            self.by_bye.remove(&bye);
+        }
+        self.wakes.clear(&Wake::Answer(id));
+        self.wakes.clear(&Wake::Flow(id));
+    }
+}
+
+/// What the media plane needs from a negotiation.
+fn stream_params(params: &MediaParams) -> StreamParams {
+    StreamParams {
+        remote: params.remote_rtp,
+        codec: match params.codec {
+            sdp::Codec::Pcma => MediaCodec::Pcma,
+            sdp::Codec::Pcmu => MediaCodec::Pcmu,
+        },
+        payload_type: params.payload_type,
+        telephone_event: params.telephone_event,
+        send: params.should_send(),
+        receive: params.local_direction.receives() && params.remote_direction.sends(),
+    }
+}

@@ -1,0 +1,131 @@
+//! The vocabulary between the call controller and the media plane: commands down, events up.
+//!
+//! The controller never touches a packet; it says what a leg should do and hears what happened.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::codec::Codec;
+use super::prompt::Prompt;
+
+/// One RTP leg of a call (a caller, a seat, a trunk side).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegId(pub u64);
+
+/// What the peer agreed to in SDP, as the media plane needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamParams {
+    /// Where the peer said to send RTP (replaced by where its RTP really comes from).
+    pub remote: SocketAddr,
+    /// The negotiated codec.
+    pub codec: Codec,
+    /// The payload type number the peer uses for that codec.
+    pub payload_type: u8,
+    /// The RFC 4733 telephone-event payload type, when negotiated.
+    pub telephone_event: Option<u8>,
+    /// Whether we may send (false when the peer holds us: sendonly/inactive from its side).
+    pub send: bool,
+    /// Whether the peer will send (false when on hold: no media timeout then).
+    pub receive: bool,
+}
+
+/// How a digit reached the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DigitSource {
+    /// RFC 4733 telephone-event packets.
+    Rfc4733,
+    /// Audio tones found by the Goertzel detector.
+    InBand,
+    /// SIP INFO (application/dtmf-relay).
+    SipInfo,
+}
+
+/// A command from the controller to the media plane.
+#[derive(Clone, Debug)]
+pub enum MediaCommand {
+    /// Bind an RTP port for a new leg; answered by `MediaEvent::Opened` or `OpenFailed`.
+    Open {
+        /// The new leg.
+        leg: LegId,
+    },
+    /// Start or update the stream after offer/answer (also for hold and resume).
+    Stream {
+        /// The leg.
+        leg: LegId,
+        /// What was negotiated.
+        params: StreamParams,
+    },
+    /// Play prompts one after the other, replacing any playback; `barge_in` stops them at the
+    /// first digit. Only a playback that runs to its end reports `PlayFinished`.
+    Play {
+        /// The leg.
+        leg: LegId,
+        /// The controller's number for this playback, echoed in `PlayFinished`.
+        play: u64,
+        /// The prompts, in order.
+        prompts: Vec<Arc<Prompt>>,
+        /// Whether a digit interrupts the playback.
+        barge_in: bool,
+    },
+    /// Stop any playback (silence follows).
+    StopPlay {
+        /// The leg.
+        leg: LegId,
+    },
+    /// Release the leg and its port.
+    Close {
+        /// The leg.
+        leg: LegId,
+    },
+}
+
+impl MediaCommand {
+    /// The leg the command is for.
+    pub fn leg(&self) -> LegId {
+        match self {
+            MediaCommand::Open { leg }
+            | MediaCommand::Stream { leg, .. }
+            | MediaCommand::Play { leg, .. }
+            | MediaCommand::StopPlay { leg }
+            | MediaCommand::Close { leg } => *leg,
+        }
+    }
+}
+
+/// Something the media plane reports to the controller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// The leg's RTP socket is bound at `local`.
+    Opened {
+        /// The leg.
+        leg: LegId,
+        /// Local RTP address to put in SDP.
+        local: SocketAddr,
+    },
+    /// No RTP port could be bound (pool exhausted or all in use).
+    OpenFailed {
+        /// The leg.
+        leg: LegId,
+    },
+    /// The caller pressed a key.
+    Digit {
+        /// The leg.
+        leg: LegId,
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        digit: char,
+        /// How it arrived.
+        source: DigitSource,
+    },
+    /// The prompts of a `Play` have all been sent (not reported when stopped or replaced).
+    PlayFinished {
+        /// The leg.
+        leg: LegId,
+        /// The number given in `Play`.
+        play: u64,
+    },
+    /// No RTP arrived for the configured media timeout.
+    Timeout {
+        /// The leg.
+        leg: LegId,
+    },
+}

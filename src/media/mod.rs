@@ -1,0 +1,9 @@
+pub mod codec;
+pub mod control;
+pub mod dtmf_tone;
+pub mod g711;
+pub mod leg;
+pub mod plane;
+pub mod ports;
+pub mod prompt;
+pub mod worker;

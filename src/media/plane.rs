@@ -1,0 +1,198 @@
+//! The media plane's public handle: starts the worker threads, routes commands to them and
+//! stops them.
+//!
+//! A leg lives on worker `leg.0 % workers` for its whole life; each worker owns its legs'
+//! sockets and a disjoint share of the RTP port range (see [`super::ports`]), so workers share
+//! nothing but the event channel and the active-leg counter.
+
+use std::io;
+use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mio::{Poll, Waker};
+use thiserror::Error;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::control::{MediaCommand, MediaEvent};
+use super::ports::PortPool;
+use super::worker::{self, WorkerMsg, WorkerSetup, WAKER_TOKEN};
+
+/// Default media timeout: a leg that hears no RTP for this long is reported.
+pub const DEFAULT_MEDIA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// When to run the Goertzel in-band DTMF detector on a leg's incoming audio.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InbandDtmf {
+    /// Only when no telephone-event payload type was negotiated.
+    #[default]
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+/// How the media plane runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaPlaneConfig {
+    /// Address RTP sockets bind on (`Opened` reports it; if unspecified, SDP needs the public one).
+    pub rtp_ip: IpAddr,
+    /// Lowest RTP port (inclusive); legs take even ports, the odd one above is kept for RTCP.
+    pub port_min: u16,
+    /// Highest port (inclusive) of the range.
+    pub port_max: u16,
+    /// Worker threads; 0 means one per available core.
+    pub workers: usize,
+    /// No RTP for this long on a receiving leg reports `MediaEvent::Timeout`; `None` disables it.
+    pub media_timeout: Option<Duration>,
+    /// In-band DTMF detection policy.
+    pub inband_dtmf: InbandDtmf,
+}
+
+impl MediaPlaneConfig {
+    /// A configuration with default workers, media timeout (30 s) and in-band policy (auto).
+    pub fn new(rtp_ip: IpAddr, port_min: u16, port_max: u16) -> MediaPlaneConfig {
+        MediaPlaneConfig {
+            rtp_ip,
+            port_min,
+            port_max,
+            workers: 0,
+            media_timeout: Some(DEFAULT_MEDIA_TIMEOUT),
+            inband_dtmf: InbandDtmf::Auto,
+        }
+    }
+}
+
+/// Why a command could not be delivered.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum MediaPlaneError {
+    /// The worker that owns the leg has stopped (shut down or crashed).
+    #[error("media worker {0} has stopped")]
+    WorkerStopped(usize),
+}
+
+/// A worker thread as the plane sees it.
+struct WorkerHandle {
+    commands: mpsc::Sender<WorkerMsg>,
+    waker: Waker,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The running media plane: a handful of worker threads owning all RTP legs.
+pub struct MediaPlane {
+    workers: Vec<WorkerHandle>,
+    active: Arc<AtomicUsize>,
+}
+
+impl MediaPlane {
+    /// Starts the worker threads; events of every leg go to `events`.
+    pub fn start(
+        config: MediaPlaneConfig,
+        events: UnboundedSender<MediaEvent>,
+    ) -> io::Result<MediaPlane> {
+        if config.port_min > config.port_max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "RTP port range {}-{} is empty",
+                    config.port_min, config.port_max
+                ),
+            ));
+        }
+        let count = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+            n => n,
+        };
+        let active = Arc::new(AtomicUsize::new(0));
+        let mut plane = MediaPlane {
+            workers: Vec::with_capacity(count),
+            active: Arc::clone(&active),
+        };
+        for index in 0..count {
+            let poll = Poll::new()?;
+            let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
+            let (tx, rx) = mpsc::channel();
+            let setup = WorkerSetup {
+                index,
+                poll,
+                commands: rx,
+                events: events.clone(),
+                ports: PortPool::for_worker(config.port_min, config.port_max, index, count),
+                rtp_ip: config.rtp_ip,
+                media_timeout: config.media_timeout,
+                inband: config.inband_dtmf,
+                active: Arc::clone(&active),
+            };
+            // On error `plane` drops here and stops the workers already started.
+            let thread = std::thread::Builder::new()
+                .name(format!("media-{index}"))
+                .spawn(move || worker::run(setup))?;
+            plane.workers.push(WorkerHandle {
+                commands: tx,
+                waker,
+                thread: Some(thread),
+            });
+        }
+        Ok(plane)
+    }
+
+    /// Hands a command to the leg's worker without blocking.
+    pub fn command(&self, cmd: MediaCommand) -> Result<(), MediaPlaneError> {
+        let index = self.worker_of(cmd.leg().0);
+        let Some(w) = self.workers.get(index) else {
+            return Err(MediaPlaneError::WorkerStopped(index));
+        };
+        w.commands
+            .send(WorkerMsg::Command(cmd))
+            .map_err(|_| MediaPlaneError::WorkerStopped(index))?;
+        w.waker
+            .wake()
+            .map_err(|_| MediaPlaneError::WorkerStopped(index))
+    }
+
+    /// Number of legs currently open, for metrics.
+    pub fn active_legs(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Stops the workers and waits for them; every leg's socket is closed.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn worker_of(&self, leg: u64) -> usize {
+        let n = self.workers.len().max(1) as u64;
+        (leg % n) as usize
+    }
+
+    fn stop(&mut self) {
+        for w in &self.workers {
+            let _ = w.commands.send(WorkerMsg::Shutdown);
+            let _ = w.waker.wake();
+        }
+        for (index, w) in self.workers.iter_mut().enumerate() {
+            if let Some(thread) = w.thread.take() {
+                if thread.join().is_err() {
+                    tracing::error!(worker = index, "media worker panicked");
+                }
+            }
+        }
+        self.active.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Drop for MediaPlane {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,359 @@
+//! One media worker thread: a mio poll loop owning its legs' sockets, paced by one clock.
+//!
+//! Pacing: the worker's clock ticks every 2 ms on the fixed schedule `start + n × 2 ms` (no
+//! drift), and each leg belongs to one of [`PHASES`] phases (its slot number modulo 10): sub-tick
+//! `n` sends one packet for every sending leg of phase `n % 10`. So every leg sends once per
+//! 20 ms on its own fixed schedule, and the worker's packets leave in ten small bursts per
+//! 20 ms instead of one large one (kinder to NIC queues and to the peers' socket buffers, and a
+//! shorter send loop means less jitter for the legs at its end).
+//!
+//! Late ticks: sub-ticks missed by less than a cycle are served late, back-to-back (each leg
+//! still sends its one packet of that cycle). When the thread fell behind by a whole 20 ms
+//! cycle or more, the missed cycles are skipped, not caught up: each leg sends one packet whose
+//! timestamp is advanced by 160 per elapsed 20 ms (so it tells the real time) with the marker
+//! bit set, and its sequence number stays consecutive (nothing was lost, there was a pause).
+//! Playback resumes at the next frame: no prompt audio is dropped.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mio::{Events, Interest, Poll, Token};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::control::{LegId, MediaCommand, MediaEvent};
+use super::leg::{Leg, SEND_BUF_LEN};
+use super::plane::InbandDtmf;
+use super::ports::PortPool;
+
+/// Phases per 20 ms cycle; a leg sends at the sub-ticks of phase `slot % PHASES`.
+pub const PHASES: u64 = 10;
+
+/// The worker's clock period: 20 ms / [`PHASES`].
+pub const SUB_TICK: Duration = Duration::from_millis(2);
+
+/// The token of the command waker.
+pub const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// Receive buffer size: larger than any RTP packet a G.711 peer sends.
+pub const RECV_BUF_LEN: usize = 2048;
+
+/// Datagrams drained from one socket before the loop moves on (the rest wait for the next
+/// round, so one flooding peer cannot starve the pacing clock).
+const RECV_BUDGET: usize = 32;
+
+/// Sub-ticks between media-timeout checks (100 ms).
+const TIMEOUT_CHECK_SUB_TICKS: u64 = 50;
+
+/// Readiness events taken from one poll.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// What the plane sends a worker.
+#[derive(Debug)]
+pub enum WorkerMsg {
+    /// A command for one of the worker's legs.
+    Command(MediaCommand),
+    /// Stop the thread (legs and sockets are dropped).
+    Shutdown,
+}
+
+/// Everything a worker needs, built by the plane before the thread starts.
+pub struct WorkerSetup {
+    /// The worker's number, for logs and the RNG seed.
+    pub index: usize,
+    /// The poll the command waker is registered with.
+    pub poll: Poll,
+    /// Commands from the plane.
+    pub commands: Receiver<WorkerMsg>,
+    /// Events to the controller.
+    pub events: UnboundedSender<MediaEvent>,
+    /// The worker's share of the port range.
+    pub ports: PortPool,
+    /// The address RTP sockets bind on.
+    pub rtp_ip: IpAddr,
+    /// The media timeout, if any.
+    pub media_timeout: Option<Duration>,
+    /// In-band DTMF detection policy.
+    pub inband: InbandDtmf,
+    /// The plane-wide count of open legs.
+    pub active: Arc<AtomicUsize>,
+}
+
+/// The worker's state (lives on its thread).
+struct Worker {
+    setup: WorkerSetup,
+    /// Legs by slot; a slot's index is its mio token.
+    legs: Vec<Option<Leg>>,
+    /// Free slots.
+    free_slots: Vec<usize>,
+    /// Slot of each leg.
+    slots: HashMap<LegId, usize>,
+    /// Slots whose socket still had datagrams when its budget ran out.
+    backlog: Vec<usize>,
+    /// The backlog being worked through (swapped with `backlog`, so no allocation).
+    backlog_now: Vec<usize>,
+    send_buf: [u8; SEND_BUF_LEN],
+    recv_buf: Box<[u8; RECV_BUF_LEN]>,
+    rng: u64,
+    /// Time of sub-tick 0.
+    start: Instant,
+    /// The first sub-tick not served yet.
+    next_sub_tick: u64,
+    /// The sub-tick at or after which the media timeouts are checked next.
+    next_timeout_check: u64,
+}
+
+/// Runs a worker until `Shutdown` arrives or the plane is gone.
+pub fn run(setup: WorkerSetup) {
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut worker = Worker {
+        rng: (seed ^ (setup.index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1,
+        setup,
+        legs: Vec::new(),
+        free_slots: Vec::new(),
+        slots: HashMap::new(),
+        backlog: Vec::new(),
+        backlog_now: Vec::new(),
+        send_buf: [0; SEND_BUF_LEN],
+        recv_buf: Box::new([0; RECV_BUF_LEN]),
+        start: Instant::now(),
+        next_sub_tick: 1,
+        next_timeout_check: TIMEOUT_CHECK_SUB_TICKS,
+    };
+    worker.run();
+}
+
+impl Worker {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            self.tick(Instant::now());
+            let timeout = if self.backlog.is_empty() {
+                self.sub_tick_time(self.next_sub_tick)
+                    .saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            if let Err(e) = self.setup.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(worker = self.setup.index, error = %e, "media poll failed");
+                }
+                continue;
+            }
+            let now = Instant::now();
+            std::mem::swap(&mut self.backlog, &mut self.backlog_now);
+            for i in 0..self.backlog_now.len() {
+                let slot = self.backlog_now[i];
+                self.receive(slot, now);
+            }
+            self.backlog_now.clear();
+            for event in events.iter() {
+                match event.token() {
+                    WAKER_TOKEN => {
+                        if !self.drain_commands(now) {
+                            return;
+                        }
+                    }
+                    Token(slot) => self.receive(slot, now),
+                }
+            }
+        }
+    }
+
+    /// When sub-tick `n` is due.
+    fn sub_tick_time(&self, n: u64) -> Instant {
+        self.start + Duration::from_micros(n.saturating_mul(SUB_TICK.as_micros() as u64))
+    }
+
+    /// Serves every sub-tick due by `now` (see the module doc for late ones) and, every 100 ms,
+    /// the media timeouts.
+    fn tick(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.start).as_micros();
+        let due = u64::try_from(elapsed / SUB_TICK.as_micros()).unwrap_or(u64::MAX);
+        if due < self.next_sub_tick {
+            return;
+        }
+        if due - self.next_sub_tick >= PHASES {
+            tracing::debug!(
+                worker = self.setup.index,
+                late_ms = (due - self.next_sub_tick) * 2,
+                "media worker fell behind"
+            );
+        }
+        // At most one sub-tick per phase; a phase due k more times than served skips k cycles.
+        let first = self.next_sub_tick.max((due + 1).saturating_sub(PHASES));
+        for n in first..=due {
+            let skipped = u32::try_from((n - self.next_sub_tick) / PHASES).unwrap_or(u32::MAX);
+            self.send_phase((n % PHASES) as usize, skipped);
+        }
+        self.next_sub_tick = due + 1;
+        if due >= self.next_timeout_check {
+            self.next_timeout_check = due + TIMEOUT_CHECK_SUB_TICKS;
+            if let Some(timeout) = self.setup.media_timeout {
+                let tx = &self.setup.events;
+                let mut emit = |e: MediaEvent| {
+                    let _ = tx.send(e);
+                };
+                for leg in self.legs.iter_mut().flatten() {
+                    leg.check_timeout(now, timeout, &mut emit);
+                }
+            }
+        }
+    }
+
+    /// One packet for every sending leg of `phase`.
+    fn send_phase(&mut self, phase: usize, skipped: u32) {
+        let tx = &self.setup.events;
+        let mut emit = |e: MediaEvent| {
+            let _ = tx.send(e);
+        };
+        let step = PHASES as usize;
+        for leg in self.legs.iter_mut().skip(phase).step_by(step).flatten() {
+            leg.send_tick(skipped, &mut self.send_buf, &mut emit);
+        }
+    }
+
+    /// Drains one leg's socket; queues it for another round if datagrams are left.
+    fn receive(&mut self, slot: usize, now: Instant) {
+        let Some(Some(leg)) = self.legs.get_mut(slot) else {
+            return;
+        };
+        let tx = &self.setup.events;
+        let mut emit = |e: MediaEvent| {
+            let _ = tx.send(e);
+        };
+        if !leg.receive(&mut self.recv_buf[..], RECV_BUDGET, now, &mut emit) {
+            self.backlog.push(slot);
+        }
+    }
+
+    /// Applies every queued command; returns false when the worker must stop.
+    fn drain_commands(&mut self, now: Instant) -> bool {
+        loop {
+            match self.setup.commands.try_recv() {
+                Ok(WorkerMsg::Command(cmd)) => self.command(cmd, now),
+                Ok(WorkerMsg::Shutdown) | Err(TryRecvError::Disconnected) => return false,
+                Err(TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    fn emit(&self, event: MediaEvent) {
+        let _ = self.setup.events.send(event);
+    }
+
+    fn leg_mut(&mut self, id: LegId) -> Option<&mut Leg> {
+        let slot = *self.slots.get(&id)?;
+        self.legs.get_mut(slot)?.as_mut()
+    }
+
+    fn command(&mut self, cmd: MediaCommand, now: Instant) {
+        match cmd {
+            MediaCommand::Open { leg } => self.open(leg, now),
+            MediaCommand::Close { leg } => self.close(leg),
+            MediaCommand::Stream { leg, params } => {
+                let inband = self.setup.inband;
+                if let Some(l) = self.leg_mut(leg) {
+                    l.apply_stream(params, inband, now);
+                }
+            }
+            MediaCommand::Play {
+                leg,
+                play,
+                prompts,
+                barge_in,
+            } => {
+                if let Some(l) = self.leg_mut(leg) {
+                    l.play(play, prompts, barge_in);
+                }
+            }
+            MediaCommand::StopPlay { leg } => {
+                if let Some(l) = self.leg_mut(leg) {
+                    l.stop_play();
+                }
+            }
+        }
+    }
+
+    /// Binds a port for a new leg and reports `Opened` or `OpenFailed`.
+    fn open(&mut self, id: LegId, now: Instant) {
+        if let Some(local) = self.leg_mut(id).map(|l| l.local) {
+            // Already open: answer again, idempotently.
+            self.emit(MediaEvent::Opened { leg: id, local });
+            return;
+        }
+        match self.bind_leg(id, now) {
+            Ok(local) => {
+                self.setup.active.fetch_add(1, Ordering::Relaxed);
+                self.emit(MediaEvent::Opened { leg: id, local });
+            }
+            Err(e) => {
+                tracing::warn!(worker = self.setup.index, leg = id.0, error = %e, "RTP open failed");
+                self.emit(MediaEvent::OpenFailed { leg: id });
+            }
+        }
+    }
+
+    fn bind_leg(&mut self, id: LegId, now: Instant) -> io::Result<SocketAddr> {
+        let (mut socket, port) = self.setup.ports.bind(self.setup.rtp_ip)?;
+        let slot = self.free_slots.pop().unwrap_or(self.legs.len());
+        let registered =
+            self.setup
+                .poll
+                .registry()
+                .register(&mut socket, Token(slot), Interest::READABLE);
+        let local = registered.and_then(|()| socket.local_addr());
+        let local = match local {
+            Ok(local) => local,
+            Err(e) => {
+                let _ = self.setup.poll.registry().deregister(&mut socket);
+                self.setup.ports.release(port);
+                if slot < self.legs.len() {
+                    self.free_slots.push(slot);
+                }
+                return Err(e);
+            }
+        };
+        let random = self.next_random() ^ id.0.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let leg = Leg::new(id, socket, port, local, random, now);
+        if slot == self.legs.len() {
+            self.legs.push(Some(leg));
+        } else {
+            self.legs[slot] = Some(leg);
+        }
+        self.slots.insert(id, slot);
+        Ok(local)
+    }
+
+    /// Deregisters and drops the leg's socket and returns its port to the pool.
+    fn close(&mut self, id: LegId) {
+        let Some(slot) = self.slots.remove(&id) else {
+            return;
+        };
+        let Some(mut leg) = self.legs.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let _ = self.setup.poll.registry().deregister(&mut leg.socket);
+        let port = leg.port;
+        drop(leg);
+        self.setup.ports.release(port);
+        self.free_slots.push(slot);
+        self.setup.active.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// xorshift64: cheap, and good enough for SSRCs and sequence starts.
+    fn next_random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+}

@@ -1,0 +1,268 @@
+//! The I/O shell: sockets, the clock, threads and signals around the sans-IO switch.
+//!
+//! One tokio task (the signalling loop) owns the switch and the UDP socket; TCP connections
+//! are tasks of their own; RTP lives on the media plane's worker threads.
+
+pub mod tcp;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::call::first_flow::PROMPTS;
+use crate::call::{Switch, SwitchConfig, SwitchOutput};
+use crate::config::{CodecName, Config, InbandDtmf};
+use crate::media::plane::{InbandDtmf as PlaneInband, MediaPlane, MediaPlaneConfig};
+use crate::media::prompt::{PromptError, PromptStore};
+use crate::sdp;
+use crate::sip::endpoint::{Endpoint, EndpointConfig, Transmit};
+use crate::sip::fields::Transport;
+use crate::sip::peer::Peer;
+use crate::sip::transaction::TimerConfig;
+use crate::sip::uri::Uri;
+use tcp::TcpInbound;
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Some prompt files are unusable.
+    #[error("prompts:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Prompts(Vec<PromptError>),
+    /// A prompt the flow needs is missing.
+    #[error("prompt {name}.wav is missing from {dir}")]
+    MissingPrompt {
+        /// The prompt name.
+        name: String,
+        /// The prompt directory.
+        dir: String,
+    },
+    /// A socket could not be bound.
+    #[error("cannot bind {what} {addr}: {source}")]
+    Bind {
+        /// UDP, TCP.
+        what: &'static str,
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The media plane's threads could not start.
+    #[error("cannot start the media plane: {0}")]
+    Media(std::io::Error),
+}
+
+/// Loads the prompt directory and checks the flow's prompts are there.
+pub fn load_prompts(config: &Config) -> Result<PromptStore, StartError> {
+    let store = PromptStore::load_dir(&config.paths.prompts).map_err(StartError::Prompts)?;
+    for name in PROMPTS {
+        if store.get(name).is_none() {
+            return Err(StartError::MissingPrompt {
+                name: name.to_string(),
+                dir: config.paths.prompts.display().to_string(),
+            });
+        }
+    }
+    Ok(store)
+}
+
+/// Runs the engine until `stop` resolves, then ends calls in progress and returns.
+pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), StartError> {
+    let prompts = Arc::new(load_prompts(&config)?);
+    let listen = config.sip.listen;
+    let advertised = config.sip.advertised_ip();
+    let udp = match config.sip.udp {
+        true => Some(Arc::new(UdpSocket::bind(listen).await.map_err(
+            |source| StartError::Bind {
+                what: "UDP",
+                addr: listen,
+                source,
+            },
+        )?)),
+        false => None,
+    };
+    let (tcp_tx, mut tcp_rx) = mpsc::channel::<TcpInbound>(1024);
+    if config.sip.tcp {
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                what: "TCP",
+                addr: listen,
+                source,
+            })?;
+        tokio::spawn(tcp::accept(listener, tcp_tx, config.sip.max_message_bytes));
+    } else {
+        drop(tcp_tx);
+    }
+    let (media_tx, mut media_rx) = mpsc::unbounded_channel();
+    let plane = MediaPlane::start(
+        MediaPlaneConfig {
+            rtp_ip: config.media.rtp_address.unwrap_or(listen.ip()),
+            port_min: config.media.rtp_port_min,
+            port_max: config.media.rtp_port_max,
+            workers: config.media.worker_threads(),
+            media_timeout: config.media.media_timeout(),
+            inband_dtmf: match config.media.inband_dtmf {
+                InbandDtmf::Auto => PlaneInband::Auto,
+                InbandDtmf::On => PlaneInband::On,
+                InbandDtmf::Off => PlaneInband::Off,
+            },
+        },
+        media_tx,
+    )
+    .map_err(StartError::Media)?;
+
+    let endpoint = Endpoint::new(
+        EndpointConfig {
+            via_host: advertised.to_string(),
+            via_port: listen.port(),
+            timers: TimerConfig {
+                t1: config.sip.t1(),
+                t2: config.sip.t2(),
+                t4: config.sip.t4(),
+            },
+            server_name: config.sip.user_agent.clone(),
+        },
+        rand::random(),
+    );
+    let mut switch = Switch::new(
+        SwitchConfig {
+            number: config.flow.number.clone(),
+            key_wait: config.flow.digit_timeout(),
+            ring: config.flow.ring(),
+            max_calls: config.sip.max_calls,
+            media_ip: config.media.rtp_address.unwrap_or(advertised),
+            contact: Uri::sip(
+                Some("hotline"),
+                &advertised.to_string(),
+                Some(listen.port()),
+            ),
+            codecs: config
+                .media
+                .codecs
+                .iter()
+                .map(|c| match c {
+                    CodecName::Pcma => sdp::Codec::Pcma,
+                    CodecName::Pcmu => sdp::Codec::Pcmu,
+                })
+                .collect(),
+        },
+        endpoint,
+        prompts,
+    );
+    info!(
+        %listen,
+        udp = config.sip.udp,
+        tcp = config.sip.tcp,
+        rtp = ?config.media.rtp_ports(),
+        number = %config.flow.number,
+        "hotline is answering"
+    );
+
+    let mut connections: HashMap<u64, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let mut buf = vec![0u8; config.sip.max_message_bytes.max(1500) + 1];
+    let mut draining_until: Option<Instant> = None;
+    tokio::pin!(stop);
+    loop {
+        let wake = switch.poll_timeout();
+        tokio::select! {
+            received = recv(udp.as_deref(), &mut buf) => {
+                if let Some((n, from)) = received {
+                    if n < buf.len() {
+                        switch.handle_message(Instant::now(), Peer::udp(from), &buf[..n]);
+                    }
+                }
+            }
+            Some(inbound) = tcp_rx.recv() => match inbound {
+                TcpInbound::Opened { connection, writer } => {
+                    connections.insert(connection, writer);
+                }
+                TcpInbound::Closed { connection } => {
+                    connections.remove(&connection);
+                }
+                TcpInbound::Message { connection, peer, bytes } => {
+                    let source = Peer { addr: peer, transport: Transport::Tcp, connection: Some(connection) };
+                    switch.handle_message(Instant::now(), source, &bytes);
+                }
+            },
+            Some(event) = media_rx.recv() => switch.handle_media_event(Instant::now(), event),
+            _ = sleep_until(wake) => switch.handle_timeout(Instant::now()),
+            _ = &mut stop, if draining_until.is_none() => {
+                info!(calls = switch.active_calls(), "shutting down: ending calls in progress");
+                switch.shutdown(Instant::now());
+                draining_until = Some(Instant::now() + config.shutdown.grace());
+            }
+        }
+        while let Some(output) = switch.poll_output() {
+            match output {
+                SwitchOutput::Transmit(transmit) => {
+                    send(udp.as_deref(), &connections, transmit).await
+                }
+                SwitchOutput::Media(command) => {
+                    if let Err(error) = plane.command(command) {
+                        warn!(%error, "media plane refused a command");
+                    }
+                }
+            }
+        }
+        if let Some(until) = draining_until {
+            if switch.active_calls() == 0 || Instant::now() >= until {
+                if switch.active_calls() > 0 {
+                    warn!(
+                        calls = switch.active_calls(),
+                        "grace period over: exiting with calls up"
+                    );
+                }
+                break;
+            }
+        }
+    }
+    plane.shutdown();
+    info!("stopped");
+    Ok(())
+}
+
+async fn recv(udp: Option<&UdpSocket>, buf: &mut [u8]) -> Option<(usize, std::net::SocketAddr)> {
+    match udp {
+        Some(socket) => socket.recv_from(buf).await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(wake: Option<Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn send(
+    udp: Option<&UdpSocket>,
+    connections: &HashMap<u64, mpsc::Sender<Vec<u8>>>,
+    transmit: Transmit,
+) {
+    match (transmit.to.transport, transmit.to.connection) {
+        (Transport::Udp, _) => {
+            if let Some(socket) = udp {
+                if let Err(error) = socket.send_to(&transmit.bytes, transmit.to.addr).await {
+                    warn!(%error, to = %transmit.to.addr, "UDP send failed");
+                }
+            }
+        }
+        (_, Some(connection)) => match connections.get(&connection) {
+            Some(writer) => {
+                if writer.try_send(transmit.bytes).is_err() {
+                    warn!(connection, "TCP connection stuck or gone: message dropped");
+                }
+            }
+            None => warn!(connection, "TCP connection gone: message dropped"),
+        },
+        (transport, None) => {
+            warn!(?transport, to = %transmit.to.addr, "no outbound connection support yet")
+        }
+    }
+}

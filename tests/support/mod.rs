@@ -1,0 +1,223 @@
+//! Shared rig for loopback tests: the real `hotline` binary with a per-test configuration, SIPp
+//! runs, and a small RTP peer that hears what the engine sends.
+#![allow(dead_code)] // each test binary uses its own part of the rig
+
+pub mod rtp;
+pub mod sipp;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+/// The repository's shipped prompts.
+pub fn prompts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts")
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
+        let port = udp.local_addr().expect("probe address").port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Hands each engine of this test binary its own RTP port range.
+fn rtp_range(size: u16) -> (u16, u16) {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Test binaries run one after another; within one, ranges never overlap.
+    let base = 40000 + NEXT.fetch_add(size, Ordering::SeqCst);
+    (base, base + size - 1)
+}
+
+/// The engine under test, stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Engine {
+    child: Option<Child>,
+    /// Where it listens for SIP (UDP and TCP).
+    pub sip: SocketAddr,
+    /// The engine's log file.
+    pub log: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Engine {
+    /// Starts the engine with the defaults plus `extra` TOML (full sections, e.g. `[flow]`).
+    pub fn start(extra: &str) -> Engine {
+        Self::start_with_ports(extra, 200)
+    }
+
+    /// Starts the engine with an RTP range of `rtp_ports` ports.
+    pub fn start_with_ports(extra: &str, rtp_ports: u16) -> Engine {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let (min, max) = rtp_range(rtp_ports);
+        let config = format!(
+            "[sip]\nlisten = \"127.0.0.1:{port}\"\n\n[media]\nrtp_port_min = {min}\nrtp_port_max = {max}\n\n\
+             [paths]\nprompts = \"{}\"\ndata = \"{}\"\n\n{extra}\n",
+            prompts_dir().display(),
+            dir.path().join("var").display(),
+        );
+        let config_path = dir.path().join("hotline.toml");
+        fs::write(&config_path, config).expect("write config");
+        let log = dir.path().join("engine.log");
+        let log_file = fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .arg("run")
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "hotline=debug")
+            .stdout(Stdio::from(log_file.try_clone().expect("log file")))
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("start hotline");
+        let engine = Engine {
+            child: Some(child),
+            sip: SocketAddr::from(([127, 0, 0, 1], port)),
+            log,
+            dir,
+        };
+        engine.wait_ready();
+        engine
+    }
+
+    /// Waits until the engine answers OPTIONS (bounded; fails the test if it never does).
+    fn wait_ready(&self) {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut n = 0;
+        while Instant::now() < deadline {
+            n += 1;
+            let probe = options_request(&socket, self.sip, n);
+            let _ = socket.send_to(probe.as_bytes(), self.sip);
+            let mut buf = [0u8; 4096];
+            if let Ok((len, _)) = socket.recv_from(&mut buf) {
+                if buf[..len].starts_with(b"SIP/2.0 200") {
+                    return;
+                }
+            }
+        }
+        panic!("engine never answered OPTIONS; log:\n{}", self.log_text());
+    }
+
+    /// The engine's log so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Lines of the log that contain `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        let Ok(file) = fs::File::open(&self.log) else {
+            return Vec::new();
+        };
+        BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.contains(needle))
+            .collect()
+    }
+
+    /// A scratch directory that lives as long as the engine.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the engine to exit.
+    pub fn terminate(&mut self) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        self.child = None;
+        None
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.terminate();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- engine log ---\n{}", self.log_text());
+        }
+    }
+}
+
+/// An OPTIONS request from `socket` to `to`.
+pub fn options_request(socket: &UdpSocket, to: SocketAddr, n: u32) -> String {
+    let local = socket.local_addr().expect("local address");
+    format!(
+        "OPTIONS sip:{to} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKprobe{n}\r\n\
+         From: <sip:probe@{local}>;tag=p{n}\r\nTo: <sip:{to}>\r\nCall-ID: probe-{n}@test\r\n\
+         CSeq: {n} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// Sends raw datagrams and reads the answers: the test's own minimal SIP peer.
+pub struct RawSip {
+    /// The socket.
+    pub socket: UdpSocket,
+    to: SocketAddr,
+}
+
+impl RawSip {
+    /// A peer talking to `to`.
+    pub fn new(to: SocketAddr) -> RawSip {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(1500)))
+            .expect("timeout");
+        RawSip { socket, to }
+    }
+
+    /// Our address, for Via and Contact.
+    pub fn local(&self) -> SocketAddr {
+        self.socket.local_addr().expect("local address")
+    }
+
+    /// Sends `text` (with `{local}` replaced by our address) and returns the first answer, if
+    /// one comes within 1.5 s.
+    pub fn exchange(&self, text: &str) -> Option<String> {
+        self.send(text);
+        self.recv()
+    }
+
+    /// Sends `text` (with `{local}` replaced by our address).
+    pub fn send(&self, text: &str) {
+        let text = text.replace("{local}", &self.local().to_string());
+        self.socket.send_to(text.as_bytes(), self.to).expect("send");
+    }
+
+    /// The next datagram within 1.5 s.
+    pub fn recv(&self) -> Option<String> {
+        let mut buf = vec![0u8; 65536];
+        let (n, _) = self.socket.recv_from(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+}
+
+/// The status code of a response.
+pub fn status_of(response: &str) -> Option<u16> {
+    response.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()
+}
