@@ -8,6 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use hotline::media::prompt::{Prompt, PromptStore};
+use support::capture::Capture;
 use support::rtp::{Heard, RtpPeer};
 use support::sipp::Sipp;
 use support::Engine;
@@ -96,22 +97,20 @@ fn key_from_sipp_rfc4733_pcap_is_recognised() {
     let store = prompts();
     let confirmation = concat(&[&prompt(&store, "you-pressed"), &prompt(&store, "digit-1")]);
     let engine = Engine::start("");
-    let mut rtp = RtpPeer::bind();
-    let sipp = Sipp::new("uac_pcap_key.xml", engine.sip).set("rtp_port", &rtp.port().to_string());
-    let dir = engine.dir().to_path_buf();
-    let call = thread::spawn(move || sipp.run_in(&dir));
-    // Answer every packet with silence so the engine's RTP stays latched on this peer while
-    // SIPp plays the key from another port.
-    let (first, engine_rtp) = rtp.listen(Duration::from_secs(20), |h| !h.payload.is_empty());
-    let engine_rtp = engine_rtp.expect("engine RTP address");
-    let mut heard = first;
-    let deadline = std::time::Instant::now() + Duration::from_secs(40);
-    while std::time::Instant::now() < deadline && !heard.contains(&confirmation) {
-        rtp.send_silence(engine_rtp);
-        let (more, _) = rtp.listen(Duration::from_millis(20), |h| !h.payload.is_empty());
-        heard.payload.extend_from_slice(&more.payload);
-    }
-    call.join().expect("sipp thread").assert_all_succeeded(1);
+    let sipp = Sipp::new("uac_pcap_key.xml", engine.sip);
+    // What SIPp's media port received, as captured on the wire.
+    let capture = Capture::start(engine.dir(), sipp.media_port);
+    sipp.run_in(engine.dir()).assert_all_succeeded(1);
+    let payloads = capture.rtp_payloads();
+    let heard = Heard {
+        payload: payloads.concat(),
+        ..Heard::default()
+    };
+    assert!(
+        heard.contains(&opening(&prompt(&store, "greeting"))),
+        "greeting not in the capture ({} packets)",
+        payloads.len()
+    );
     assert!(
         heard.contains(&confirmation),
         "key 1 from the pcap was not recognised"

@@ -2,6 +2,7 @@
 //! runs, and a small RTP peer that hears what the engine sends.
 #![allow(dead_code)] // each test binary uses its own part of the rig
 
+pub mod capture;
 pub mod rtp;
 pub mod sipp;
 
@@ -55,12 +56,29 @@ impl Engine {
 
     /// Starts the engine with an RTP range of `rtp_ports` ports.
     pub fn start_with_ports(extra: &str, rtp_ports: u16) -> Engine {
+        // A port found free can be taken by a concurrent test before the engine binds it:
+        // then try another.
+        for _ in 0..5 {
+            if let Some(engine) = Self::try_start(extra, rtp_ports) {
+                return engine;
+            }
+        }
+        panic!("the engine could not bind a SIP port in 5 tries");
+    }
+
+    fn try_start(extra: &str, rtp_ports: u16) -> Option<Engine> {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let (min, max) = rtp_range(rtp_ports);
+        let media = format!("[media]\nrtp_port_min = {min}\nrtp_port_max = {max}\n");
+        // The test's own [media] settings join ours in one table.
+        let extra = if extra.contains("[media]\n") {
+            extra.replace("[media]\n", &media)
+        } else {
+            format!("{media}\n{extra}")
+        };
         let config = format!(
-            "[sip]\nlisten = \"127.0.0.1:{port}\"\n\n[media]\nrtp_port_min = {min}\nrtp_port_max = {max}\n\n\
-             [paths]\nprompts = \"{}\"\ndata = \"{}\"\n\n{extra}\n",
+            "[sip]\nlisten = \"127.0.0.1:{port}\"\n\n[paths]\nprompts = \"{}\"\ndata = \"{}\"\n\n{extra}\n",
             prompts_dir().display(),
             dir.path().join("var").display(),
         );
@@ -77,18 +95,18 @@ impl Engine {
             .stderr(Stdio::from(log_file))
             .spawn()
             .expect("start hotline");
-        let engine = Engine {
+        let mut engine = Engine {
             child: Some(child),
             sip: SocketAddr::from(([127, 0, 0, 1], port)),
             log,
             dir,
         };
-        engine.wait_ready();
-        engine
+        engine.wait_ready().then_some(engine)
     }
 
-    /// Waits until the engine answers OPTIONS (bounded; fails the test if it never does).
-    fn wait_ready(&self) {
+    /// Waits until the engine answers OPTIONS (bounded; fails the test if it never does);
+    /// false when it could not bind its SIP port.
+    fn wait_ready(&mut self) -> bool {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("probe socket");
         socket
             .set_read_timeout(Some(Duration::from_millis(100)))
@@ -96,13 +114,20 @@ impl Engine {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut n = 0;
         while Instant::now() < deadline {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                if self.log_text().contains("cannot bind") {
+                    return false;
+                }
+                panic!("engine exited ({status}); log:\n{}", self.log_text());
+            }
             n += 1;
             let probe = options_request(&socket, self.sip, n);
             let _ = socket.send_to(probe.as_bytes(), self.sip);
             let mut buf = [0u8; 4096];
             if let Ok((len, _)) = socket.recv_from(&mut buf) {
                 if buf[..len].starts_with(b"SIP/2.0 200") {
-                    return;
+                    return true;
                 }
             }
         }

@@ -44,6 +44,8 @@ impl SippRun {
 pub struct Sipp {
     args: Vec<String>,
     limit_s: u32,
+    /// SIPp's own RTP port (`-mp`, `[media_port]` in scenarios).
+    pub media_port: u16,
 }
 
 impl Sipp {
@@ -52,6 +54,7 @@ impl Sipp {
         if Command::new("sipp").arg("-v").output().is_err() {
             panic!("sipp is not installed: run `bash tests/install-deps.sh` (Debian sip-tester)");
         }
+        let media_port = free_port();
         let args = vec![
             "-sf".to_string(),
             scenario(scenario_file).display().to_string(),
@@ -64,7 +67,7 @@ impl Sipp {
             "-p".into(),
             free_port().to_string(),
             "-mp".into(),
-            free_port().to_string(),
+            media_port.to_string(),
             "-m".into(),
             "1".into(),
             "-timeout".into(),
@@ -74,7 +77,11 @@ impl Sipp {
             "-trace_err".into(),
             engine.to_string(),
         ];
-        Sipp { args, limit_s: 70 }
+        Sipp {
+            args,
+            limit_s: 70,
+            media_port,
+        }
     }
 
     /// Adds raw arguments.
