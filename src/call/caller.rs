@@ -50,6 +50,18 @@ pub enum Ending {
     Refused(u16),
 }
 
+/// A re-INVITE answered 2xx, waiting for its ACK (which stops the 2xx retransmission and, when
+/// our 2xx carried the offer, brings the answer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reinvite {
+    /// Its server transaction.
+    pub txn: ServerTxnId,
+    /// Its CSeq number, which the ACK repeats.
+    pub seq: u32,
+    /// Whether our 2xx carried an offer (offerless re-INVITE): the answer comes in the ACK.
+    pub offered: bool,
+}
+
 /// One caller's call.
 #[derive(Debug)]
 pub struct Caller {
@@ -78,6 +90,8 @@ pub struct Caller {
     pub current_play: Option<u64>,
     /// Our BYE, while it is outstanding.
     pub bye: Option<ClientTxnId>,
+    /// A re-INVITE we answered 2xx whose ACK is still awaited.
+    pub reinvite: Option<Reinvite>,
     /// When the INVITE arrived.
     pub arrived: Instant,
 }

@@ -3,6 +3,8 @@
 pub mod caller;
 pub mod first_flow;
 pub mod switch;
+#[cfg(test)]
+mod switch_tests;
 
 pub use caller::{CallId, Ending, Phase};
 pub use switch::{Switch, SwitchConfig, SwitchOutput};

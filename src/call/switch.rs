@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::caller::{CallId, Caller, Ending, Phase};
+use super::caller::{CallId, Caller, Ending, Phase, Reinvite};
 use super::first_flow::{FirstFlow, FlowAction};
 use crate::deadlines::Deadlines;
 use crate::media::codec::Codec as MediaCodec;
@@ -156,7 +156,9 @@ impl Switch {
     /// Stops taking calls and ends the ones in progress (BYE, or 503 before the answer).
     pub fn shutdown(&mut self, now: Instant) {
         self.draining = true;
-        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        let mut ids: Vec<CallId> = self.calls.keys().copied().collect();
+        // In arrival order, so that what goes on the wire does not depend on hashing.
+        ids.sort_unstable();
         for id in ids {
             let phase = self.calls.get(&id).map(|c| c.phase);
             match phase {
@@ -231,10 +233,17 @@ impl Switch {
                     }
                 }
                 SipEvent::AckTimeout { txn } => {
-                    if let Some(&id) = self.by_invite.get(&txn) {
-                        if self.calls.get(&id).map(|c| c.phase) == Some(Phase::Answering) {
-                            self.hang_up(now, id, Ending::NoAck);
-                        }
+                    // The 2xx to the INVITE or to a re-INVITE was never ACKed: end the session
+                    // with a BYE (RFC 3261 §13.3.1.4).
+                    let Some(&id) = self.by_invite.get(&txn) else {
+                        continue;
+                    };
+                    let unacked = self.calls.get(&id).is_some_and(|call| {
+                        (call.invite_txn == txn && call.phase == Phase::Answering)
+                            || call.reinvite.is_some_and(|r| r.txn == txn)
+                    });
+                    if unacked {
+                        self.hang_up(now, id, Ending::NoAck);
                     }
                 }
             }
@@ -264,6 +273,15 @@ impl Switch {
             response
                 .headers
                 .push(HeaderName::Other("Accept".into()), "application/sdp");
+        } else if status == 415 {
+            // A 415 must say what is accepted (RFC 3261 §21.4.13).
+            let accept = match request.method {
+                Method::Info => "application/dtmf-relay, application/dtmf",
+                _ => "application/sdp",
+            };
+            response
+                .headers
+                .push(HeaderName::Other("Accept".into()), accept);
         }
         self.endpoint.respond(now, txn, response);
     }
@@ -302,7 +320,7 @@ impl Switch {
                 }
             };
             // Refuse an offer we cannot answer before spending a port on it.
-            if sdp::answer(&offer, &self.local_media(9)).is_err() {
+            if sdp::answer(&offer, &self.local_media(9, 0)).is_err() {
                 return self.reply(now, txn, &invite, 488);
             }
             Some(offer)
@@ -327,6 +345,7 @@ impl Switch {
                 flow: FirstFlow::Greeting,
                 current_play: None,
                 bye: None,
+                reinvite: None,
                 arrived: now,
             },
         );
@@ -334,14 +353,14 @@ impl Switch {
         self.media.push_back(MediaCommand::Open { leg });
     }
 
-    fn local_media(&self, port: u16) -> LocalMedia {
-        let mut local = LocalMedia::new(self.config.media_ip, port, self.next_call);
+    fn local_media(&self, port: u16, session_id: u64) -> LocalMedia {
+        let mut local = LocalMedia::new(self.config.media_ip, port, session_id);
         local.codecs = self.config.codecs.clone();
         local
     }
 
     fn leg_opened(&mut self, now: Instant, id: CallId, port: u16) {
-        let local = self.local_media(port);
+        let local = self.local_media(port, id.0);
         let ring = self.config.ring;
         let Some(call) = self.calls.get_mut(&id) else {
             // The call ended while the port was being bound.
@@ -439,6 +458,9 @@ impl Switch {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        if call.phase == Phase::Talking {
+            return self.reinvite_acked(now, id, ack);
+        }
         if call.phase != Phase::Answering {
             return;
         }
@@ -446,18 +468,7 @@ impl Switch {
         let txn = call.invite_txn;
         let late_offer = call.offer.is_none();
         let leg = call.leg;
-        let answer = if late_offer {
-            Some(
-                SessionDescription::parse(&ack.body)
-                    .map_err(|_| NegotiationError::NoAudio)
-                    .and_then(|sdp| match call.sdp.as_mut() {
-                        Some(session) => session.accept_answer(&sdp),
-                        None => Err(NegotiationError::NoOfferPending),
-                    }),
-            )
-        } else {
-            None
-        };
+        let answer = late_offer.then(|| answer_in_ack(call, ack));
         self.endpoint.ack_received(now, txn);
         match answer {
             None => {}
@@ -475,6 +486,34 @@ impl Switch {
         }
     }
 
+    /// The ACK for our 2xx to a re-INVITE: stops its retransmission; when that 2xx carried our
+    /// offer, the ACK carries the answer.
+    fn reinvite_acked(&mut self, now: Instant, id: CallId, ack: &Request) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let seq = ack.cseq().ok().map(|cseq| cseq.seq);
+        let Some(pending) = call.reinvite.filter(|r| Some(r.seq) == seq) else {
+            return;
+        };
+        call.reinvite = None;
+        let leg = call.leg;
+        let answer = pending.offered.then(|| answer_in_ack(call, ack));
+        self.by_invite.remove(&pending.txn);
+        self.endpoint.ack_received(now, pending.txn);
+        match answer {
+            None => {}
+            Some(Ok(params)) => self.media.push_back(MediaCommand::Stream {
+                leg,
+                params: stream_params(&params),
+            }),
+            Some(Err(error)) => {
+                info!(call = id.0, %error, "re-INVITE ACK without a usable answer");
+                self.hang_up(now, id, Ending::Refused(488));
+            }
+        }
+    }
+
     fn in_dialog(&mut self, now: Instant, txn: ServerTxnId, request: Request, dialog: DialogId) {
         let Some(&id) = self.by_dialog.get(&dialog) else {
             return self.reply(now, txn, &request, 481);
@@ -482,6 +521,11 @@ impl Switch {
         let Some(call) = self.calls.get_mut(&id) else {
             return self.reply(now, txn, &request, 481);
         };
+        // Our 2xx responses still waiting for their ACK.
+        let unacked = [
+            (call.phase == Phase::Answering).then_some(call.invite_txn),
+            call.reinvite.map(|r| r.txn),
+        ];
         let Some(state) = call.dialog.as_mut() else {
             return self.reply(now, txn, &request, 481);
         };
@@ -491,6 +535,10 @@ impl Switch {
         match request.method {
             Method::Bye => {
                 self.reply(now, txn, &request, 200);
+                // The BYE shows our 2xx arrived: stop resending it should its ACK be lost.
+                for invite in unacked.into_iter().flatten() {
+                    self.endpoint.ack_received(now, invite);
+                }
                 info!(call = id.0, "caller hung up");
                 self.end(id, Ending::CallerHungUp);
             }
@@ -534,6 +582,17 @@ impl Switch {
             .push(HeaderName::ContentType, "application/sdp");
         response.body = body;
         self.endpoint.respond(now, txn, response);
+        // Wait for the ACK of this 2xx. A newer re-INVITE shows the caller got the older 2xx.
+        let pending = Reinvite {
+            txn,
+            seq: request.cseq().map(|cseq| cseq.seq).unwrap_or_default(),
+            offered: params.is_none(),
+        };
+        if let Some(old) = call.reinvite.replace(pending) {
+            self.by_invite.remove(&old.txn);
+            self.endpoint.ack_received(now, old.txn);
+        }
+        self.by_invite.insert(txn, id);
         if let Some(params) = params {
             info!(call = id.0, held = params.held_by_remote(), "re-INVITE");
             self.media.push_back(MediaCommand::Stream {
@@ -655,7 +714,7 @@ impl Switch {
         let peer = call.peer;
         let leg = call.leg;
         self.media.push_back(MediaCommand::Close { leg });
-        self.ended.push((id, why));
+        self.record_end(id, why);
         match self.endpoint.send_request(now, bye, peer) {
             Some(txn) => {
                 self.by_bye.insert(txn, id);
@@ -678,10 +737,15 @@ impl Switch {
             // After our BYE the leg is closed and the ending recorded already (BYE glare).
             if call.phase != Phase::HangingUp {
                 self.media.push_back(MediaCommand::Close { leg: call.leg });
-                self.ended.push((id, why));
+                self.record_end(id, why);
             }
         }
         self.forget(id);
+    }
+
+    fn record_end(&mut self, id: CallId, why: Ending) {
+        info!(call = id.0, ?why, "call ended");
+        self.ended.push((id, why));
     }
 
     fn forget(&mut self, id: CallId) {
@@ -689,6 +753,9 @@ impl Switch {
             return;
         };
         self.by_invite.remove(&call.invite_txn);
+        if let Some(reinvite) = call.reinvite {
+            self.by_invite.remove(&reinvite.txn);
+        }
         if let Some(dialog) = &call.dialog {
             self.by_dialog.remove(&dialog.id);
         }
@@ -697,6 +764,15 @@ impl Switch {
         }
         self.wakes.clear(&Wake::Answer(id));
         self.wakes.clear(&Wake::Flow(id));
+    }
+}
+
+/// Reads the answer an ACK carries to the offer we sent in our 2xx.
+fn answer_in_ack(call: &mut Caller, ack: &Request) -> Result<MediaParams, NegotiationError> {
+    let sdp = SessionDescription::parse(&ack.body).map_err(|_| NegotiationError::NoAudio)?;
+    match call.sdp.as_mut() {
+        Some(session) => session.accept_answer(&sdp),
+        None => Err(NegotiationError::NoOfferPending),
     }
 }
 

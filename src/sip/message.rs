@@ -140,42 +140,36 @@ pub enum HeaderName {
 impl HeaderName {
     /// Maps a header name as written (any case, compact or long) to a header name.
     pub fn from_wire(name: &str) -> HeaderName {
-        let known = [
-            ("via", HeaderName::Via),
-            ("v", HeaderName::Via),
-            ("from", HeaderName::From),
-            ("f", HeaderName::From),
-            ("to", HeaderName::To),
-            ("t", HeaderName::To),
-            ("call-id", HeaderName::CallId),
-            ("i", HeaderName::CallId),
-            ("cseq", HeaderName::CSeq),
-            ("contact", HeaderName::Contact),
-            ("m", HeaderName::Contact),
-            ("max-forwards", HeaderName::MaxForwards),
-            ("route", HeaderName::Route),
-            ("record-route", HeaderName::RecordRoute),
-            ("content-type", HeaderName::ContentType),
-            ("c", HeaderName::ContentType),
-            ("content-length", HeaderName::ContentLength),
-            ("l", HeaderName::ContentLength),
-            ("require", HeaderName::Require),
-            ("proxy-require", HeaderName::ProxyRequire),
-            ("supported", HeaderName::Supported),
-            ("k", HeaderName::Supported),
-            ("unsupported", HeaderName::Unsupported),
-            ("allow", HeaderName::Allow),
-            ("expires", HeaderName::Expires),
-            ("user-agent", HeaderName::UserAgent),
-            ("server", HeaderName::Server),
-            ("reason", HeaderName::Reason),
-        ];
-        for (wire, header) in known {
-            if name.eq_ignore_ascii_case(wire) {
-                return header;
-            }
+        // Lower-case into a stack buffer: this runs for every header of every message.
+        let mut buf = [0u8; 16];
+        let Some(lower) = buf.get_mut(..name.len()) else {
+            return HeaderName::Other(name.to_string());
+        };
+        lower.copy_from_slice(name.as_bytes());
+        lower.make_ascii_lowercase();
+        match &*lower {
+            b"via" | b"v" => HeaderName::Via,
+            b"from" | b"f" => HeaderName::From,
+            b"to" | b"t" => HeaderName::To,
+            b"call-id" | b"i" => HeaderName::CallId,
+            b"cseq" => HeaderName::CSeq,
+            b"contact" | b"m" => HeaderName::Contact,
+            b"max-forwards" => HeaderName::MaxForwards,
+            b"route" => HeaderName::Route,
+            b"record-route" => HeaderName::RecordRoute,
+            b"content-type" | b"c" => HeaderName::ContentType,
+            b"content-length" | b"l" => HeaderName::ContentLength,
+            b"require" => HeaderName::Require,
+            b"proxy-require" => HeaderName::ProxyRequire,
+            b"supported" | b"k" => HeaderName::Supported,
+            b"unsupported" => HeaderName::Unsupported,
+            b"allow" => HeaderName::Allow,
+            b"expires" => HeaderName::Expires,
+            b"user-agent" => HeaderName::UserAgent,
+            b"server" => HeaderName::Server,
+            b"reason" => HeaderName::Reason,
+            _ => HeaderName::Other(name.to_string()),
         }
-        HeaderName::Other(name.to_string())
     }
 
     /// The long name as the engine prints it.
@@ -382,6 +376,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         500 => "Server Internal Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
+        513 => "Message Too Large",
         505 => "Version Not Supported",
         603 => "Decline",
         _ => "Unknown",
@@ -408,5 +403,34 @@ impl Response {
             headers,
             body: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_fold_case_and_compact_forms() {
+        assert_eq!(HeaderName::from_wire("v"), HeaderName::Via);
+        assert_eq!(HeaderName::from_wire("CALL-ID"), HeaderName::CallId);
+        assert_eq!(HeaderName::from_wire("i"), HeaderName::CallId);
+        assert_eq!(HeaderName::from_wire("Content-length"), HeaderName::ContentLength);
+        let long = "X-A-Very-Long-Vendor-Header";
+        assert_eq!(HeaderName::from_wire(long), HeaderName::Other(long.into()));
+        assert!(HeaderName::from_wire("x-foo").matches(&HeaderName::Other("X-Foo".into())));
+    }
+
+    #[test]
+    fn set_keeps_first_position_and_drops_the_rest() {
+        let mut headers = Headers::new();
+        headers.push(HeaderName::Via, "a");
+        headers.push(HeaderName::To, "t");
+        headers.push(HeaderName::Via, "b");
+        headers.set(HeaderName::Via, "c");
+        let all: Vec<_> = headers.iter().map(|(n, v)| (n.as_str(), v)).collect();
+        assert_eq!(all, [("Via", "c"), ("To", "t")]);
+        headers.replace_first(&HeaderName::To, "u");
+        assert_eq!(headers.get(&HeaderName::To), Some("u"));
     }
 }

@@ -2,6 +2,7 @@
 //! runs, and a small RTP peer that hears what the engine sends.
 #![allow(dead_code)] // each test binary uses its own part of the rig
 
+pub mod baresip;
 pub mod capture;
 pub mod rtp;
 pub mod sipp;

@@ -1,0 +1,359 @@
+# Shared shell functions of the load benchmarks (benches/*.sh). Source it; do not run it.
+#
+# Everything here talks to 127.0.0.1 only, is bounded in time, and every process it starts is
+# recorded in BENCH_PIDS and stopped by bench_cleanup (installed as the EXIT trap by bench_init).
+#
+# Environment understood by every script:
+#   HOTLINE_BIN   engine binary to run (default: build with `cargo build --release`, then use
+#                 target/release/hotline)
+#   BENCH_KEEP=1  keep the scratch directory (configs, logs, SIPp statistics, captures)
+#   BENCH_WAIT_QUIET=1  before the run, wait (at most 15 min, polling every 30 s) for the
+#                 1-minute load average to drop below BENCH_MAX_LOAD (default 0.7)
+
+BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_PIDS=()
+BENCH_DIR=""
+BENCH_CLK_TCK=$(getconf CLK_TCK)
+BENCH_NCPU=$(nproc)
+
+bench_log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+bench_die() { bench_log "error: $*"; exit 1; }
+
+# Refuses to go on when a tool is missing (nothing is installed silently).
+bench_require() {
+  local missing=()
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "missing: ${missing[*]} — install the tools with: bash tests/install-deps.sh" >&2
+    echo "(sipp = Debian sip-tester; python3, awk and timeout are needed too)" >&2
+    exit 2
+  fi
+}
+
+# Creates the scratch directory and installs the cleanup trap.
+bench_init() {
+  local name=$1
+  BENCH_DIR=$(mktemp -d "/tmp/hotline-bench-$name.XXXXXX")
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  bench_log "scratch directory: $BENCH_DIR"
+}
+
+# Stops every process the script started (SIGINT/SIGTERM first, SIGKILL after 10 s).
+bench_cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  local pid
+  for pid in "${BENCH_PIDS[@]}"; do
+    kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
+  done
+  local deadline=$((SECONDS + 10))
+  for pid in "${BENCH_PIDS[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  if [ -n "$BENCH_DIR" ] && [ -d "$BENCH_DIR" ]; then
+    if [ "${BENCH_KEEP:-0}" = 1 ] || [ $status -ne 0 ]; then
+      bench_log "kept $BENCH_DIR"
+    else
+      rm -rf "$BENCH_DIR"
+    fi
+  fi
+  exit $status
+}
+
+bench_track() { BENCH_PIDS+=("$1"); }
+
+# The 1-minute load average.
+bench_load1() { cut -d' ' -f1 /proc/loadavg; }
+bench_loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# With BENCH_WAIT_QUIET=1: waits (bounded, 15 min, every 30 s) for the load to drop below
+# BENCH_MAX_LOAD. Prints the load average it starts with either way.
+bench_wait_quiet() {
+  if [ "${BENCH_WAIT_QUIET:-0}" = 1 ]; then
+    local max=${BENCH_MAX_LOAD:-0.7} tries=0
+    while awk -v l="$(bench_load1)" -v m="$max" 'BEGIN { exit !(l >= m) }'; do
+      if [ $tries -ge 30 ]; then
+        bench_log "load average still $(bench_loadavg) after 15 min: running anyway"
+        break
+      fi
+      bench_log "load average $(bench_loadavg) >= $max: waiting 30 s"
+      sleep 30
+      tries=$((tries + 1))
+    done
+  fi
+  BENCH_LOAD_START=$(bench_loadavg)
+  bench_log "load average at start: $BENCH_LOAD_START"
+}
+
+# A port free for both UDP and TCP on 127.0.0.1 right now.
+bench_free_port() {
+  python3 - <<'EOF'
+import socket
+while True:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(port)
+    break
+EOF
+}
+
+# Sets HOTLINE_BIN (builds the release binary unless HOTLINE_BIN is given).
+bench_engine_binary() {
+  if [ -z "${HOTLINE_BIN:-}" ]; then
+    bench_log "building the engine (cargo build --release)"
+    (cd "$BENCH_ROOT" && cargo build --release --quiet --bin hotline) || bench_die "build failed"
+    HOTLINE_BIN="$BENCH_ROOT/target/release/hotline"
+  fi
+  [ -x "$HOTLINE_BIN" ] || bench_die "no engine binary at $HOTLINE_BIN"
+}
+
+# engine_start RTP_MIN RTP_MAX [EXTRA_TOML]
+# Starts the engine on a free SIP port with log level warn and the repository's prompts;
+# sets ENGINE_PID, ENGINE_PORT, ENGINE_LOG, ENGINE_CONFIG. EXTRA_TOML is appended verbatim and
+# must not repeat the [sip], [media], [paths] or [log] tables (use ENGINE_MEDIA_EXTRA for keys
+# of [media]).
+engine_start() {
+  local rtp_min=$1 rtp_max=$2 extra=${3:-}
+  ENGINE_PORT=$(bench_free_port)
+  ENGINE_CONFIG="$BENCH_DIR/hotline.toml"
+  ENGINE_LOG="$BENCH_DIR/engine.log"
+  cat >"$ENGINE_CONFIG" <<EOF
+[sip]
+listen = "127.0.0.1:$ENGINE_PORT"
+tcp = false
+max_calls = ${ENGINE_MAX_CALLS:-10000}
+
+[media]
+rtp_port_min = $rtp_min
+rtp_port_max = $rtp_max
+workers = ${ENGINE_WORKERS:-$BENCH_NCPU}
+${ENGINE_MEDIA_EXTRA:-}
+
+[paths]
+prompts = "$BENCH_ROOT/prompts"
+dialplans = "$BENCH_ROOT/dialplans"
+data = "$BENCH_DIR/var"
+
+[log]
+level = "${ENGINE_LOG_LEVEL:-warn}"
+
+$extra
+EOF
+  # RUST_LOG would override the configured level.
+  env -u RUST_LOG "$HOTLINE_BIN" run --config "$ENGINE_CONFIG" >"$ENGINE_LOG" 2>&1 &
+  ENGINE_PID=$!
+  bench_track "$ENGINE_PID"
+  if ! engine_wait_ready 20; then
+    sed -n 1,40p "$ENGINE_LOG" >&2
+    bench_die "the engine did not answer OPTIONS on 127.0.0.1:$ENGINE_PORT within 20 s"
+  fi
+  bench_log "engine pid $ENGINE_PID answering on 127.0.0.1:$ENGINE_PORT (RTP $rtp_min-$rtp_max)"
+}
+
+# engine_wait_ready SECONDS: OPTIONS probes every 100 ms until a 200 comes back.
+engine_wait_ready() {
+  python3 - "$ENGINE_PORT" "$1" "$ENGINE_PID" <<'EOF'
+import os, socket, sys, time
+port, limit, pid = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+s.settimeout(0.1)
+local = "127.0.0.1:%d" % s.getsockname()[1]
+deadline = time.time() + limit
+n = 0
+while time.time() < deadline:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        sys.exit(1)
+    n += 1
+    msg = ("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKbench%d\r\n"
+           "From: <sip:probe@%s>;tag=p%d\r\nTo: <sip:127.0.0.1:%d>\r\nCall-ID: bench-probe-%d\r\n"
+           "CSeq: %d OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+           % (port, local, n, local, n, port, n, n))
+    s.sendto(msg.encode(), ("127.0.0.1", port))
+    try:
+        data, _ = s.recvfrom(4096)
+        if data.startswith(b"SIP/2.0 200"):
+            sys.exit(0)
+    except socket.timeout:
+        pass
+sys.exit(1)
+EOF
+}
+
+# Stops the engine (SIGTERM, then SIGKILL after 20 s).
+engine_stop() {
+  [ -n "${ENGINE_PID:-}" ] || return 0
+  kill -TERM "$ENGINE_PID" 2>/dev/null
+  local deadline=$((SECONDS + 20))
+  while kill -0 "$ENGINE_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+  kill -KILL "$ENGINE_PID" 2>/dev/null
+  wait "$ENGINE_PID" 2>/dev/null
+  ENGINE_PID=""
+}
+
+# cpu_ticks PID: user+system time of the process (all threads) in clock ticks; empty if gone.
+cpu_ticks() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  # Fields after the command name (which may contain spaces): state is field 3, utime 14.
+  awk '{ print $12 + $13 }' <<<"${stat##*) }"
+}
+
+# rss_kb PID [FIELD]: VmRSS (or VmHWM, the peak) of the process in kB.
+rss_kb() {
+  awk -v f="${2:-VmRSS}:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# Busy and total jiffies of the whole machine (all cores), "busy total".
+machine_ticks() {
+  awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+}
+
+# monitor_start FILE PID...: every second, appends "epoch_s machine_busy machine_total
+# open_fds_of_first_pid" then "ticks rss_kb" for each PID ("-" when gone) to FILE. Columns:
+# 1 time, 2-3 machine, 4 fds of the first PID, 5/6 ticks/RSS of the first PID, 7/8 of the
+# second... Stops by itself after 1 hour or when the first PID is gone; the cleanup trap
+# stops it too. Sets MONITOR_PID.
+monitor_start() {
+  local file=$1
+  shift
+  (
+    local end=$((SECONDS + 3600))
+    while [ $SECONDS -lt $end ] && kill -0 "$1" 2>/dev/null; do
+      local line
+      line="$(date +%s.%N) $(machine_ticks) $(fd_count "$1")"
+      local pid t r
+      for pid in "$@"; do
+        t=$(cpu_ticks "$pid")
+        r=$(rss_kb "$pid")
+        line+=" ${t:--} ${r:--}"
+      done
+      echo "$line" >>"$file"
+      sleep 1
+    done
+  ) &
+  MONITOR_PID=$!
+  bench_track "$MONITOR_PID"
+}
+
+# fd_count PID: open file descriptors of a process (the engine holds one socket per RTP leg).
+fd_count() {
+  local n
+  n=$(ls "/proc/$1/fd" 2>/dev/null | wc -l)
+  echo "${n:--}"
+}
+
+# Monitor columns of the Nth monitored PID (1-based): ticks and RSS.
+mon_ticks_col() { echo $((3 + 2 * $1)); }
+mon_rss_col() { echo $((4 + 2 * $1)); }
+
+# cpu_window FILE COL T0 T1: CPU% (of one core) of the process whose ticks are in column COL
+# (see mon_ticks_col) between epoch T0 and T1, from the monitor samples nearest inside that
+# window. Prints "pct seconds".
+cpu_window() {
+  awk -v c="$2" -v t0="$3" -v t1="$4" -v hz="$BENCH_CLK_TCK" '
+    $1 >= t0 && $1 <= t1 && $c != "-" && $c != "" {
+      if (!seen) { a = $1; ta = $c; seen = 1 }
+      b = $1; tb = $c
+    }
+    END {
+      if (!seen || b <= a) { print "n/a 0"; exit }
+      printf "%.1f %.1f\n", 100 * (tb - ta) / hz / (b - a), b - a
+    }' "$1"
+}
+
+# machine_window FILE T0 T1: busy % of the whole machine (all cores = 100 %) in the window.
+machine_window() {
+  awk -v t0="$2" -v t1="$3" '
+    $1 >= t0 && $1 <= t1 {
+      if (!seen) { ba = $2; ta = $3; seen = 1 }
+      bb = $2; tb = $3
+    }
+    END { if (!seen || tb <= ta) print "n/a"; else printf "%.1f\n", 100 * (bb - ba) / (tb - ta) }' "$1"
+}
+
+# max_col FILE COL: largest value of a column (e.g. the RSS of one PID).
+max_col() {
+  awk -v c="$2" '$c != "-" && $c + 0 > m { m = $c + 0 } END { print m + 0 }' "$1"
+}
+
+# last_col FILE COL: last non-empty value of a column.
+last_col() {
+  awk -v c="$2" '$c != "-" && $c != "" { v = $c } END { print v }' "$1"
+}
+
+# The common SIPp arguments: SIP over UDP from 127.0.0.1 (a free local port, not the engine's),
+# media on 127.0.0.1, large socket buffers, number 12345, no stdin, statistics every second.
+# Sets SIPP_STATS (the CSV file).
+sipp_common_args() {
+  local name=$1
+  SIPP_STATS="$BENCH_DIR/$name-stats.csv"
+  SIPP_ARGS=(-s 12345 -i 127.0.0.1 -mi 127.0.0.1 -p "$(bench_free_port)"
+    -mp "$(bench_free_port)" -buff_size 4194304 -nostdin
+    -trace_stat -stf "$SIPP_STATS" -fd 1 -trace_err -error_file "$BENCH_DIR/$name-errors.log"
+    -trace_screen -screen_file "$BENCH_DIR/$name-screen.log")
+}
+
+# sipp_start LIMIT_S NAME ARGS...: runs `timeout -k 5 -s INT LIMIT_S sipp ARGS` in the
+# background from the scratch directory; sets SIPP_TIMEOUT_PID and SIPP_PID (the sipp process
+# itself, for CPU figures).
+sipp_start() {
+  local limit=$1 name=$2
+  shift 2
+  (cd "$BENCH_DIR" && exec timeout -k 5 -s INT "$limit" sipp "$@" >"$BENCH_DIR/$name-stdout.log" 2>&1) &
+  SIPP_TIMEOUT_PID=$!
+  bench_track "$SIPP_TIMEOUT_PID"
+  SIPP_PID=""
+  local i
+  for i in $(seq 1 50); do
+    SIPP_PID=$(cat "/proc/$SIPP_TIMEOUT_PID/task/$SIPP_TIMEOUT_PID/children" 2>/dev/null | awk '{ print $1 }')
+    [ -n "$SIPP_PID" ] && break
+    sleep 0.1
+  done
+  [ -n "$SIPP_PID" ] || bench_die "sipp did not start (see $BENCH_DIR/$name-stdout.log)"
+  bench_track "$SIPP_PID"
+}
+
+# sipp_wait: waits for the SIPp run started by sipp_start; sets SIPP_EXIT.
+sipp_wait() {
+  wait "$SIPP_TIMEOUT_PID" 2>/dev/null
+  SIPP_EXIT=$?
+}
+
+# sipp_stat FILE NAME: the value of column NAME in the last row of a SIPp statistics CSV.
+sipp_stat() {
+  awk -F';' -v n="$2" '
+    NR == 1 { for (i = 1; i <= NF; i++) if ($i == n) c = i; next }
+    c && $c != "" { v = $c }
+    END { print v + 0 }' "$1" 2>/dev/null
+}
+
+# sipp_stat_max FILE NAME: the largest value of column NAME over the rows.
+sipp_stat_max() {
+  awk -F';' -v n="$2" '
+    NR == 1 { for (i = 1; i <= NF; i++) if ($i == n) c = i; next }
+    c && $c + 0 > m { m = $c + 0 }
+    END { print m + 0 }' "$1" 2>/dev/null
+}
+
+# Prints the engine log's warnings and errors, counted by message (at most 15 kinds).
+engine_log_summary() {
+  [ -s "$ENGINE_LOG" ] || { echo "  (engine log empty)"; return; }
+  sed -E 's/\x1b\[[0-9;]*m//g; s/^[^ ]+ +//' "$ENGINE_LOG" |
+    sed -E 's/(leg|worker|late_ms|connection|calls)=[0-9]+/\1=N/g; s/to=[0-9.:]+/to=ADDR/g' |
+    sort | uniq -c | sort -rn | head -15 | sed 's/^/  /'
+}
