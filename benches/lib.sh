@@ -357,3 +357,52 @@ engine_log_summary() {
     sed -E 's/(leg|worker|late_ms|connection|calls)=[0-9]+/\1=N/g; s/to=[0-9.:]+/to=ADDR/g' |
     sort | uniq -c | sort -rn | head -15 | sed 's/^/  /'
 }
+
+# sipp_stat_window FILE NAME T0 T1: "min max" of column NAME over the rows whose CurrentTime
+# (epoch, the third tab-separated part of that column) lies between T0 and T1.
+sipp_stat_window() {
+  awk -F';' -v n="$2" -v t0="$3" -v t1="$4" '
+    NR == 1 { for (i = 1; i <= NF; i++) { if ($i == n) c = i; if ($i == "CurrentTime") ct = i }; next }
+    c && ct {
+      split($ct, p, "\t"); t = p[3] + 0
+      if (t >= t0 && t <= t1) { v = $c + 0; if (!seen || v < lo) lo = v; if (!seen || v > hi) hi = v; seen = 1 }
+    }
+    END { if (seen) print lo, hi; else print "n/a n/a" }' "$1" 2>/dev/null
+}
+
+# sipp_time_ms FILE NAME: a cumulative time column (hh:mm:ss:usec) of the last row, in ms.
+sipp_time_ms() {
+  awk -F';' -v n="$2" '
+    NR == 1 { for (i = 1; i <= NF; i++) if ($i == n) c = i; next }
+    c && $c != "" { v = $c }
+    END { split(v, p, ":"); printf "%.2f\n", (p[1] * 3600 + p[2] * 60 + p[3]) * 1000 + p[4] / 1000 }' "$1" 2>/dev/null
+}
+
+# sipp_epoch_of_row FILE ROW: epoch of the CurrentTime of data row ROW (1 = first, -1 = last).
+sipp_epoch_first() {
+  awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "CurrentTime") ct = i; next }
+    NR == 2 { split($ct, p, "\t"); print p[3]; exit }' "$1"
+}
+
+# sipp_epoch_reaching FILE NAME VALUE: epoch of the first row whose column NAME is >= VALUE.
+sipp_epoch_reaching() {
+  awk -F';' -v n="$2" -v want="$3" '
+    NR == 1 { for (i = 1; i <= NF; i++) { if ($i == n) c = i; if ($i == "CurrentTime") ct = i }; next }
+    c && ct && $c + 0 >= want + 0 { split($ct, p, "\t"); print p[3]; exit }' "$1" 2>/dev/null
+}
+
+# sipp_repartition FILE: the INVITE->200 response-time distribution of the last row,
+# "<10:N <20:N ... >=1000:N".
+sipp_repartition() {
+  awk -F';' '
+    NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^ResponseTimeRepartition1_/) { c[++k] = i; h[k] = substr($i, 26) }; next }
+    { for (j = 1; j <= k; j++) v[j] = $c[j] }
+    END { s = ""; for (j = 1; j <= k; j++) s = s (j > 1 ? " " : "") h[j] "ms:" v[j] + 0; print s }' "$1" 2>/dev/null
+}
+
+# sipp_health FILE: SIPp's own signs of trouble (watchdog trips = SIPp could not keep its
+# schedule; dead/out-of-call messages = answers that came after the call was over).
+sipp_health() {
+  echo "watchdog major $(sipp_stat "$1" 'WatchdogMajor(C)'), minor $(sipp_stat "$1" 'WatchdogMinor(C)');" \
+    "out-of-call msgs $(sipp_stat "$1" 'OutOfCallMsgs(C)'), dead-call msgs $(sipp_stat "$1" 'DeadCallMsgs(C)')"
+}

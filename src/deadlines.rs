@@ -77,6 +77,13 @@ impl<K: Clone + Eq + Hash + Ord> Deadlines<K> {
         self.live.is_empty()
     }
 
+    /// Gives back table space left over from a load peak.
+    pub fn shrink(&mut self) {
+        self.drop_stale();
+        crate::memory::shrink_sparse(&mut self.live);
+        crate::memory::shrink_sparse_heap(&mut self.heap);
+    }
+
     fn drop_stale(&mut self) {
         while let Some(Reverse((_, generation, key))) = self.heap.peek() {
             if self.live.get(key) == Some(generation) {

@@ -8,6 +8,7 @@ pub mod call;
 pub mod config;
 pub mod deadlines;
 pub mod media;
+pub mod memory;
 pub mod rtp;
 pub mod sdp;
 pub mod server;

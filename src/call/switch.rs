@@ -191,6 +191,17 @@ impl Switch {
         std::mem::take(&mut self.ended)
     }
 
+    /// Gives back table space left over from a load peak (call it now and then).
+    pub fn shrink(&mut self) {
+        self.endpoint.shrink();
+        crate::memory::shrink_sparse(&mut self.calls);
+        crate::memory::shrink_sparse(&mut self.by_dialog);
+        crate::memory::shrink_sparse(&mut self.by_invite);
+        crate::memory::shrink_sparse(&mut self.by_bye);
+        self.wakes.shrink();
+        self.media.shrink_to_fit();
+    }
+
     /// Calls in progress.
     pub fn active_calls(&self) -> usize {
         self.calls.len()

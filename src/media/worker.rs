@@ -195,6 +195,7 @@ impl Worker {
         self.next_sub_tick = due + 1;
         if due >= self.next_timeout_check {
             self.next_timeout_check = due + TIMEOUT_CHECK_SUB_TICKS;
+            crate::memory::shrink_sparse(&mut self.slots);
             if let Some(timeout) = self.setup.media_timeout {
                 let tx = &self.setup.events;
                 let mut emit = |e: MediaEvent| {

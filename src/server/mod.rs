@@ -27,6 +27,9 @@ use crate::sip::transaction::TimerConfig;
 use crate::sip::uri::Uri;
 use tcp::TcpInbound;
 
+/// How often sparse tables shrink and free memory goes back to the OS after a load peak.
+const HOUSEKEEPING: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -166,6 +169,7 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
     let mut connections: HashMap<u64, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut buf = vec![0u8; config.sip.max_message_bytes.max(1500) + 1];
     let mut draining_until: Option<Instant> = None;
+    let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
     tokio::pin!(stop);
     loop {
         let wake = switch.poll_timeout();
@@ -191,6 +195,10 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
             },
             Some(event) = media_rx.recv() => switch.handle_media_event(Instant::now(), event),
             _ = sleep_until(wake) => switch.handle_timeout(Instant::now()),
+            _ = housekeeping.tick() => {
+                switch.shrink();
+                crate::memory::release_to_os();
+            }
             _ = &mut stop, if draining_until.is_none() => {
                 info!(calls = switch.active_calls(), "shutting down: ending calls in progress");
                 switch.shutdown(Instant::now());

@@ -439,6 +439,17 @@ impl Endpoint {
         self.events.pop_front()
     }
 
+    /// Gives back table space left over from a load peak.
+    pub fn shrink(&mut self) {
+        crate::memory::shrink_sparse(&mut self.servers);
+        crate::memory::shrink_sparse(&mut self.server_keys);
+        crate::memory::shrink_sparse(&mut self.clients);
+        crate::memory::shrink_sparse(&mut self.client_keys);
+        self.timers.shrink();
+        self.transmits.shrink_to_fit();
+        self.events.shrink_to_fit();
+    }
+
     /// Live transactions (for metrics and leak tests).
     pub fn transactions(&self) -> usize {
         self.servers.len() + self.clients.len()

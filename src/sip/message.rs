@@ -415,7 +415,10 @@ mod tests {
         assert_eq!(HeaderName::from_wire("v"), HeaderName::Via);
         assert_eq!(HeaderName::from_wire("CALL-ID"), HeaderName::CallId);
         assert_eq!(HeaderName::from_wire("i"), HeaderName::CallId);
-        assert_eq!(HeaderName::from_wire("Content-length"), HeaderName::ContentLength);
+        assert_eq!(
+            HeaderName::from_wire("Content-length"),
+            HeaderName::ContentLength
+        );
         let long = "X-A-Very-Long-Vendor-Header";
         assert_eq!(HeaderName::from_wire(long), HeaderName::Other(long.into()));
         assert!(HeaderName::from_wire("x-foo").matches(&HeaderName::Other("X-Foo".into())));

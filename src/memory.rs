@@ -1,0 +1,54 @@
+//! Giving memory back after a load peak, so a day's busy hour does not leave the process at its
+//! peak size: sparse tables shrink, and the allocator returns its free pages to the OS.
+
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::Hash;
+
+/// Tables smaller than this are left alone: shrinking them saves nothing.
+const SMALL_TABLE: usize = 64;
+
+/// Shrinks `map` when it is using less than a quarter of its capacity.
+pub fn shrink_sparse<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > SMALL_TABLE && map.len() * 4 < map.capacity() {
+        map.shrink_to(map.len() * 2);
+    }
+}
+
+/// Shrinks `heap` when it is using less than a quarter of its capacity.
+pub fn shrink_sparse_heap<T: Ord>(heap: &mut BinaryHeap<T>) {
+    if heap.capacity() > SMALL_TABLE && heap.len() * 4 < heap.capacity() {
+        heap.shrink_to(heap.len() * 2);
+    }
+}
+
+/// Returns free heap pages to the OS (glibc keeps them otherwise; elsewhere a no-op).
+pub fn release_to_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::os::raw::c_int;
+        }
+        // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers
+        // from us and is safe to call from any thread at any time.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_maps_shrink_and_full_ones_do_not() {
+        let mut map: HashMap<u32, u32> = (0..10_000).map(|i| (i, i)).collect();
+        let full = map.capacity();
+        shrink_sparse(&mut map);
+        assert_eq!(map.capacity(), full);
+        map.retain(|k, _| *k < 100);
+        shrink_sparse(&mut map);
+        assert!(map.capacity() < full / 10);
+        assert_eq!(map.len(), 100);
+    }
+}
