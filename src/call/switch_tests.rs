@@ -905,6 +905,11 @@ fn cancel_while_ringing_gets_487_and_its_ack_is_absorbed() {
     sim.send(phone.addr, phone.cancel());
     let cancelled = sim.expect_response(&phone, 200, "CANCEL");
     assert_eq!(cancelled.cseq().unwrap().seq, phone.invite_cseq);
+    assert_eq!(
+        cancelled.to_header().unwrap().tag(),
+        tag.as_deref(),
+        "the 200 to CANCEL carries the INVITE's To tag (RFC 3261 §9.2)"
+    );
     let terminated = sim.expect_response(&phone, 487, "INVITE");
     assert_eq!(terminated.to_header().unwrap().tag(), tag.as_deref());
     assert_eq!(sim.media(), ["close 1"]);

@@ -109,6 +109,8 @@ struct ServerEntry {
     txn: ServerTxn,
     key: ServerKey,
     peer: Peer,
+    /// The To tag the TU gave its responses, so a 200 to CANCEL can carry the same (§9.2).
+    to_tag: Option<String>,
 }
 
 struct ClientEntry {
@@ -241,7 +243,17 @@ impl Endpoint {
             return;
         };
         let status = if invite.is_some() { 200 } else { 481 };
-        let response = self.tagged(&request, status);
+        let invite_tag = invite
+            .and_then(|invite| self.servers.get(&invite))
+            .and_then(|entry| entry.to_tag.clone());
+        let response = match (invite_tag, request.headers.get(&HeaderName::To)) {
+            (Some(tag), Some(to)) => {
+                let mut response = Response::to(&request, status);
+                response.headers.set(HeaderName::To, format!("{to};tag={tag}"));
+                response
+            }
+            _ => self.tagged(&request, status),
+        };
         self.respond(now, ServerTxnId(id), response);
         if let Some(invite) = invite {
             self.events.push_back(SipEvent::Cancelled {
@@ -277,7 +289,15 @@ impl Endpoint {
         self.next_id += 1;
         let id = self.next_id;
         self.server_keys.insert(key.clone(), id);
-        self.servers.insert(id, ServerEntry { txn, key, peer });
+        self.servers.insert(
+            id,
+            ServerEntry {
+                txn,
+                key,
+                peer,
+                to_tag: None,
+            },
+        );
         Some(id)
     }
 
@@ -301,6 +321,14 @@ impl Endpoint {
             response
                 .headers
                 .push(HeaderName::Server, self.config.server_name.clone());
+        }
+        if let Some(entry) = self.servers.get_mut(&txn.0) {
+            if entry.to_tag.is_none() {
+                entry.to_tag = response
+                    .to_header()
+                    .ok()
+                    .and_then(|to| to.tag().map(str::to_string));
+            }
         }
         self.with_server(now, txn.0, |t, now| {
             let sent = match t {
