@@ -46,6 +46,8 @@ pub struct SwitchConfig {
     pub contact: Uri,
     /// Codecs in our order of preference.
     pub codecs: Vec<sdp::Codec>,
+    /// Mask the middle digits of callers' numbers in logs.
+    pub redact_numbers: bool,
 }
 
 /// What the switch asks its I/O shell to do.
@@ -340,7 +342,16 @@ impl Switch {
         let id = CallId(self.next_call);
         let local_tag = self.endpoint.new_token();
         let leg = LegId(id.0);
-        info!(call = id.0, from = ?invite.from_header().map(|f| f.uri.to_string()).ok(), "incoming call");
+        let caller = invite
+            .from_header()
+            .ok()
+            .and_then(|from| from.uri.user)
+            .unwrap_or_default();
+        let caller = match self.config.redact_numbers {
+            true => redact(&caller),
+            false => caller,
+        };
+        info!(call = id.0, %caller, "incoming call");
         self.calls.insert(
             id,
             Caller {
@@ -785,6 +796,25 @@ fn answer_in_ack(call: &mut Caller, ack: &Request) -> Result<MediaParams, Negoti
         Some(session) => session.accept_answer(&sdp),
         None => Err(NegotiationError::NoOfferPending),
     }
+}
+
+/// A phone number with its middle digits masked for logs: `13800000000` → `138****0000`.
+pub fn redact(number: &str) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    if chars.len() < 5 {
+        return "*".repeat(chars.len());
+    }
+    let (keep_head, keep_tail) = if chars.len() >= 8 { (3, 4) } else { (1, 1) };
+    chars
+        .iter()
+        .enumerate()
+        .map(
+            |(i, c)| match i < keep_head || i >= chars.len() - keep_tail {
+                true => *c,
+                false => '*',
+            },
+        )
+        .collect()
 }
 
 /// What the media plane needs from a negotiation.

@@ -46,7 +46,15 @@ fn config() -> SwitchConfig {
         media_ip: IpAddr::V4(ENGINE_IP),
         contact: Uri::sip(Some("hotline"), &ENGINE_IP.to_string(), Some(5060)),
         codecs: vec![sdp::Codec::Pcma, sdp::Codec::Pcmu],
+        redact_numbers: true,
     }
+}
+
+#[test]
+fn numbers_are_redacted_for_logs() {
+    assert_eq!(super::switch::redact("13800000000"), "138****0000");
+    assert_eq!(super::switch::redact("12345"), "1***5");
+    assert_eq!(super::switch::redact("110"), "***");
 }
 
 fn prompts() -> Arc<PromptStore> {

@@ -153,6 +153,7 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
                     CodecName::Pcmu => sdp::Codec::Pcmu,
                 })
                 .collect(),
+            redact_numbers: config.log.redact_numbers,
         },
         endpoint,
         prompts,

@@ -249,7 +249,9 @@ impl Endpoint {
         let response = match (invite_tag, request.headers.get(&HeaderName::To)) {
             (Some(tag), Some(to)) => {
                 let mut response = Response::to(&request, status);
-                response.headers.set(HeaderName::To, format!("{to};tag={tag}"));
+                response
+                    .headers
+                    .set(HeaderName::To, format!("{to};tag={tag}"));
                 response
             }
             _ => self.tagged(&request, status),
