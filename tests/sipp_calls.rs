@@ -3,28 +3,14 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use hotline::media::prompt::{Prompt, PromptStore};
+use hotline::media::prompt::Prompt;
 use support::capture::Capture;
 use support::rtp::{Heard, RtpPeer};
 use support::sipp::Sipp;
-use support::Engine;
-
-fn prompts() -> PromptStore {
-    match PromptStore::load_dir(support::prompts_dir()) {
-        Ok(store) => store,
-        Err(errors) => panic!("prompts: {errors:?}"),
-    }
-}
-
-fn prompt(store: &PromptStore, name: &str) -> Arc<Prompt> {
-    store
-        .get(name)
-        .unwrap_or_else(|| panic!("prompt {name} missing"))
-}
+use support::{prompt, prompts, Engine};
 
 /// The first second of a prompt, A-law: enough to know it is playing.
 fn opening(p: &Prompt) -> Vec<u8> {

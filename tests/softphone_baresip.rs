@@ -3,13 +3,12 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hotline::media::g711::alaw_decode;
-use hotline::media::prompt::{Prompt, PromptStore};
+use hotline::media::prompt::Prompt;
 use support::baresip::{Baresip, CALL_OVER, RATE, REMOTE_HANGUP};
-use support::Engine;
+use support::{prompt, prompts, Engine};
 
 /// Correlation required to say a prompt is in the recording (a clean loopback gives ~0.9999).
 const MATCH: f64 = 0.9;
@@ -19,19 +18,6 @@ const ANCHOR: usize = 160;
 
 /// Candidate alignments confirmed with the whole window, best anchors first.
 const CANDIDATES: usize = 32;
-
-fn prompts() -> PromptStore {
-    match PromptStore::load_dir(support::prompts_dir()) {
-        Ok(store) => store,
-        Err(errors) => panic!("prompts: {errors:?}"),
-    }
-}
-
-fn prompt(store: &PromptStore, name: &str) -> Arc<Prompt> {
-    store
-        .get(name)
-        .unwrap_or_else(|| panic!("prompt {name} missing"))
-}
 
 /// The first second (or all, when shorter) of what the engine sends for `p`: its A-law frames
 /// decoded to linear, as a G.711 receiver decodes them.

@@ -20,6 +20,24 @@ pub fn prompts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts")
 }
 
+/// The shipped prompts, loaded as the engine loads them.
+pub fn prompts() -> hotline::media::prompt::PromptStore {
+    match hotline::media::prompt::PromptStore::load_dir(prompts_dir()) {
+        Ok(store) => store,
+        Err(errors) => panic!("prompts: {errors:?}"),
+    }
+}
+
+/// One shipped prompt.
+pub fn prompt(
+    store: &hotline::media::prompt::PromptStore,
+    name: &str,
+) -> std::sync::Arc<hotline::media::prompt::Prompt> {
+    store
+        .get(name)
+        .unwrap_or_else(|| panic!("prompt {name} missing"))
+}
+
 /// A port free for both UDP and TCP on 127.0.0.1 right now.
 pub fn free_port() -> u16 {
     loop {
