@@ -52,8 +52,10 @@ pub fn free_port() -> u16 {
 /// Hands each engine of this test binary its own RTP port range.
 fn rtp_range(size: u16) -> (u16, u16) {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    // Test binaries run one after another; within one, ranges never overlap.
-    let base = 40000 + NEXT.fetch_add(size, Ordering::SeqCst);
+    // Test binaries run one after another; within one, ranges never overlap. The ranges sit
+    // below the kernel's ephemeral ports, which SIPp and the rig's own sockets take.
+    let base = 24000 + NEXT.fetch_add(size, Ordering::SeqCst);
+    assert!(base + size < 32768, "test RTP ranges ran into the ephemeral ports");
     (base, base + size - 1)
 }
 
