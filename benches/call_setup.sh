@@ -40,6 +40,18 @@ sipp_start "$limit" call-setup -sf "$BENCH_ROOT/tests/sipp/uac_caller_bye.xml" "
   -r "$RATE" -m "$CALLS" -d "$HOLD" -l $((RATE * (HOLD / 1000 + 3))) \
   "127.0.0.1:$ENGINE_PORT"
 monitor_start "$MON" "$ENGINE_PID" "$SIPP_PID"
+# Per-thread CPU and run-queue wait over the steady phase (5 s in until 5 s before the end).
+win=$((DURATION - 10))
+if [ "$win" -ge 1 ]; then
+  sleep 5
+  thread_snapshot "$ENGINE_PID" "$BENCH_DIR/threads-0.txt"
+  thread_snapshot "$SIPP_PID" "$BENCH_DIR/sipp-threads-0.txt"
+  proc_snapshot "$BENCH_DIR/procs-0.txt"
+  sleep "$win"
+  thread_snapshot "$ENGINE_PID" "$BENCH_DIR/threads-1.txt"
+  thread_snapshot "$SIPP_PID" "$BENCH_DIR/sipp-threads-1.txt"
+  proc_snapshot "$BENCH_DIR/procs-1.txt"
+fi
 sipp_wait
 t_end=$(date +%s.%N)
 sleep 2
@@ -84,6 +96,7 @@ cat <<EOF
 
 === call setup: $RATE calls/s offered for $DURATION s, caller hangs up after $HOLD ms ===
 date                     $(date -u '+%Y-%m-%d %H:%M UTC')
+$(bench_provenance)
 load average             start $BENCH_LOAD_START, end $load_end  (machine: $BENCH_NCPU cores)
 calls offered / created  $CALLS / $created in ${elapsed} s wall (offered rate achieved: $achieved/s)
 successful               $ok
@@ -94,8 +107,12 @@ INVITE->200 time         mean $rtd ms, std-dev $rtd_sd ms (SIPp, 1 ms resolution
 INVITE->200 histogram    $(sipp_repartition "$stats")
 SIPp health              $(sipp_health "$stats")
 engine CPU               $eng_cpu % of one core in the steady phase (${eng_win} s), $eng_cpu_all % over the run
+engine threads (${win} s of the steady phase; run-queue wait = runnable but no CPU free):
+$(thread_report "$BENCH_DIR/threads-0.txt" "$BENCH_DIR/threads-1.txt" "$win" 2>/dev/null)
 SIPp CPU                 $sipp_cpu % of one core in the steady phase, $sipp_cpu_all % over the run
-whole machine busy       $machine % of all $BENCH_NCPU cores in the steady phase (includes other users)
+$(thread_report "$BENCH_DIR/sipp-threads-0.txt" "$BENCH_DIR/sipp-threads-1.txt" "$win" 2>/dev/null)
+other processes' CPU     $(others_report "$BENCH_DIR/procs-0.txt" "$BENCH_DIR/procs-1.txt" "$win" "$ENGINE_PID" "$SIPP_PID" "$SIPP_TIMEOUT_PID" "$MONITOR_PID" $$ 2>/dev/null) of one core (steady phase)
+CPU pressure (PSI some)  $machine % of the steady phase some runnable task waited for a CPU (machine-wide)
 engine RSS               idle $idle_rss kB, peak (VmHWM) $peak_rss kB
 engine alive at the end  $engine_alive
 SIPp exit code           $SIPP_EXIT

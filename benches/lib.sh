@@ -218,15 +218,23 @@ rss_kb() {
   awk -v f="${2:-VmRSS}:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
 }
 
-# Busy and total jiffies of the whole machine (all cores), "busy total".
+# CPU pressure of the whole machine (PSI, /proc/pressure/cpu): cumulative microseconds during
+# which at least one runnable task waited for a CPU ("some") and the same for "full"; "- -"
+# without PSI. (The tick-sampled /proc/stat busy time under-counts the bursty 2 ms media
+# threads on this VM, so it is not used.)
 machine_ticks() {
-  awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+  if [ -r /proc/pressure/cpu ]; then
+    awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^total=/) v[$1] = substr($i, 7) }
+      END { print (v["some"] == "" ? "-" : v["some"]), (v["full"] == "" ? "-" : v["full"]) }' /proc/pressure/cpu
+  else
+    echo "- -"
+  fi
 }
 
-# monitor_start FILE PID...: every second, appends "epoch_s machine_busy machine_total
+# monitor_start FILE PID...: every second, appends "epoch_s psi_some_us psi_full_us
 # open_fds_of_first_pid" then "ticks rss_kb" for each PID ("-" when gone) to FILE. Columns:
-# 1 time, 2-3 machine, 4 fds of the first PID, 5/6 ticks/RSS of the first PID, 7/8 of the
-# second... Stops by itself after 1 hour or when the first PID is gone; the cleanup trap
+# 1 time, 2-3 CPU pressure (see machine_ticks), 4 fds of the first PID, 5/6 ticks/RSS of the
+# first PID, 7/8 of the second... Stops by itself after 1 hour or when the first PID is gone; the cleanup trap
 # stops it too. Sets MONITOR_PID.
 monitor_start() {
   local file=$1
@@ -276,14 +284,16 @@ cpu_window() {
     }' "$1"
 }
 
-# machine_window FILE T0 T1: busy % of the whole machine (all cores = 100 %) in the window.
+# machine_window FILE T0 T1: CPU pressure in the window: % of the time at least one runnable
+# task of the machine waited for a CPU (PSI "some"). Near 0: every thread ran when it wanted;
+# high: the cores were contended (by the rig itself or by other users of the machine).
 machine_window() {
   awk -v t0="$2" -v t1="$3" '
-    $1 >= t0 && $1 <= t1 {
-      if (!seen) { ba = $2; ta = $3; seen = 1 }
-      bb = $2; tb = $3
+    $1 >= t0 && $1 <= t1 && $2 != "-" {
+      if (!seen) { ta = $1; sa = $2; seen = 1 }
+      tb = $1; sb = $2
     }
-    END { if (!seen || tb <= ta) print "n/a"; else printf "%.1f\n", 100 * (bb - ba) / (tb - ta) }' "$1"
+    END { if (!seen || tb <= ta) print "n/a"; else printf "%.1f\n", 100 * (sb - sa) / 1e6 / (tb - ta) }' "$1"
 }
 
 # max_col FILE COL: largest value of a column (e.g. the RSS of one PID).
@@ -405,4 +415,69 @@ sipp_repartition() {
 sipp_health() {
   echo "watchdog major $(sipp_stat "$1" 'WatchdogMajor(C)'), minor $(sipp_stat "$1" 'WatchdogMinor(C)');" \
     "out-of-call msgs $(sipp_stat "$1" 'OutOfCallMsgs(C)'), dead-call msgs $(sipp_stat "$1" 'DeadCallMsgs(C)')"
+}
+
+# thread_snapshot PID FILE: per thread "tid name cpu_ns runqueue_wait_ns wakeups" from
+# /proc/PID/task/*/schedstat (time on CPU, time runnable but waiting for a CPU, timeslices).
+thread_snapshot() {
+  local tid name
+  for t in /proc/"$1"/task/*; do
+    tid=${t##*/}
+    name=$(tr ' ' '_' <"$t/comm" 2>/dev/null) || continue
+    echo "$tid $name $(cat "$t/schedstat" 2>/dev/null)"
+  done >"$2"
+}
+
+# thread_report BEFORE AFTER SECONDS: per thread name (threads of one name summed), CPU % of
+# one core and run-queue wait in ms per second between two snapshots, busiest first (at most 8).
+thread_report() {
+  awk -v s="$3" '
+    NR == FNR { cpu[$1] = $3; wt[$1] = $4; sl[$1] = $5; next }
+    ($1 in cpu) { n = $2; c[n] += $3 - cpu[$1]; w[n] += $4 - wt[$1]; k[n] += $5 - sl[$1]; m[n]++ }
+    END {
+      for (n in c) printf "%s %d %.1f %.1f %.0f\n", n, m[n], 100 * c[n] / 1e9 / s, w[n] / 1e6 / s, k[n] / s
+    }' "$1" "$2" | sort -k3 -nr | head -8 |
+    awk '{ printf "  %-18s x%-3d CPU %5.1f %%  run-queue wait %6.1f ms/s  slices %6.0f/s\n", $1, $2, $3, $4, $5 }'
+}
+
+# proc_snapshot FILE: "pid name ticks" of every process (for the CPU used by others).
+proc_snapshot() {
+  local f
+  for f in /proc/[0-9]*/stat; do
+    cat "$f" 2>/dev/null
+  done | awk '{ n = index($0, ") "); name = substr($0, index($0, "(") + 1, n - index($0, "(") - 1)
+    gsub(/ /, "_", name); split(substr($0, n + 2), a, " "); print $1, name, a[12] + a[13] }' >"$1"
+}
+
+# others_report BEFORE AFTER SECONDS PID...: CPU % (of one core) used between the snapshots by
+# processes other than the PIDs given (and their children), with the three busiest named.
+# Processes that started and ended between the snapshots are not seen.
+others_report() {
+  local before=$1 after=$2 secs=$3
+  shift 3
+  awk -v s="$secs" -v hz="$BENCH_CLK_TCK" -v ex=" $* " '
+    NR == FNR { t[$1] = $3; next }
+    index(ex, " " $1 " ") { next }
+    { d = $3 - (($1 in t) ? t[$1] : $3); if (d > 0) { sum += d; by[$2] += d } }
+    END {
+      printf "%.1f %%", 100 * sum / hz / s
+      n = 0
+      for (k in by) { v[++n] = by[k]; nm[n] = k }
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] > v[i]) { x = v[i]; v[i] = v[j]; v[j] = x; y = nm[i]; nm[i] = nm[j]; nm[j] = y }
+      for (i = 1; i <= n && i <= 3; i++) printf "%s %s %.1f %%", (i == 1 ? " (busiest:" : ","), nm[i], 100 * v[i] / hz / s
+      if (n > 0) printf ")"
+      print ""
+    }' "$before" "$after"
+}
+
+# bench_provenance: what was measured — the engine's source state and binary, and the settings
+# given through the environment.
+bench_provenance() {
+  local rev dirty
+  rev=$(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  dirty=$(git -C "$BENCH_ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
+  echo "engine                   commit $rev$([ "$dirty" -gt 0 ] && echo " + $dirty uncommitted file(s) under src/Cargo"), binary $HOTLINE_BIN ($(date -u -r "$HOTLINE_BIN" '+%Y-%m-%d %H:%M UTC' 2>/dev/null))"
+  local settings
+  settings=$(env | grep -E '^(CALL_|NAV_|MEM_|ENGINE_|BENCH_)' | sort | tr '\n' ' ')
+  echo "settings from env        ${settings:-(none: the defaults)}"
 }

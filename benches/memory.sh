@@ -11,14 +11,17 @@
 #     key wait (each hangs up after MEM_HOLD_MS); once the engine holds all of them (its open
 #     sockets = idle + MEM_CALLS) RSS is read 3 times, 1 s apart (largest kept):
 #     per call = (RSS with N up - idle) / N;
-#  3. the calls end; after all ended and MEM_LINGER_S more (64 x T1 = 32 s: the engine keeps
-#     finished SIP transactions that long to absorb retransmissions) RSS is read again;
+#     (the INVITE transactions of these calls are still kept then: they are part of the cost
+#     of a call in its first 32 s);
+#  3. the calls end; after all ended and MEM_LINGER_S more (default 50 s: the engine keeps
+#     finished SIP transactions 64 x T1 = 32 s to absorb retransmissions, and gives memory
+#     back in its housekeeping every 10 s) RSS is read again;
 #  4. MEM_ROUNDS rounds of MEM_LOAD_CALLS short calls (MEM_LOAD_RATE/s, 1 s each); after each,
 #     the same wait, then RSS: "after-load". Several rounds tell a one-off growth (allocator
 #     keeping freed pages) from a ratchet (growth with every round).
 #
 # Environment: MEM_CALLS=3000 MEM_RATE=200 MEM_HOLD_MS=20000 MEM_LOAD_CALLS=20000
-#   MEM_LOAD_RATE=500 MEM_ROUNDS=2 MEM_LINGER_S=35, plus HOTLINE_BIN, BENCH_KEEP,
+#   MEM_LOAD_RATE=500 MEM_ROUNDS=3 MEM_LINGER_S=50, plus HOTLINE_BIN, BENCH_KEEP,
 #   BENCH_WAIT_QUIET (see benches/lib.sh)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -28,8 +31,8 @@ RATE=${MEM_RATE:-200}
 HOLD=${MEM_HOLD_MS:-20000}
 LOAD_CALLS=${MEM_LOAD_CALLS:-20000}
 LOAD_RATE=${MEM_LOAD_RATE:-500}
-ROUNDS=${MEM_ROUNDS:-2}
-LINGER=${MEM_LINGER_S:-35}
+ROUNDS=${MEM_ROUNDS:-3}
+LINGER=${MEM_LINGER_S:-50}
 
 bench_require sipp python3 awk timeout getconf
 bench_init memory
@@ -131,6 +134,7 @@ cat <<EOF
 
 === memory: $N calls in navigation, then $ROUNDS x $LOAD_CALLS short calls ===
 date                     $(date -u '+%Y-%m-%d %H:%M UTC')
+$(bench_provenance)
 load average             start $BENCH_LOAD_START, end $load_end (machine: $BENCH_NCPU cores)
 idle RSS                 $idle_rss kB
 with calls up            $nav_rss kB with $up calls up in the engine ($up_after a few s later; SIPp current: $sipp_cur; SIPp: $nav_ok ok / $nav_failed failed)

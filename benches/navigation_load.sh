@@ -8,7 +8,7 @@
 #   bash benches/navigation_load.sh
 #
 # How: a fresh engine per kind of caller. SIPp ramps calls up at NAV_RATE/s and holds at most
-# N at once (-l N): a caller hangs up after NAV_HOLD_MS (20 s, i.e. during the greeting (14 s)
+# N + 1 % at once (-l): a caller hangs up after NAV_HOLD_MS (20 s, i.e. during the greeting (14 s)
 # or the 5 s wait for a key that follows it; the engine would hang up itself at ~23.5 s) and
 # SIPp replaces it at once, so N calls stay up with ~N/20 new calls per second. Once SIPp
 # reports N current calls and NAV_SETTLE_S more seconds passed, tshark captures on lo for
@@ -26,6 +26,7 @@
 #   NAV_CAPTURE_S=10       capture length
 #   NAV_SETTLE_S=5         wait after N calls are up before capturing
 #   NAV_SAMPLE_MOD=32      sample 1 in NAV_SAMPLE_MOD/workers of the engine's RTP ports
+#   NAV_RTP_THREADTASKS=20 streaming callers per SIPp RTP thread (SIPp's -rtp_threadtasks)
 #   plus HOTLINE_BIN, BENCH_KEEP, BENCH_WAIT_QUIET (see benches/lib.sh)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -39,6 +40,7 @@ CAPTURE_S=${NAV_CAPTURE_S:-10}
 SETTLE_S=${NAV_SETTLE_S:-5}
 SAMPLE_MOD=${NAV_SAMPLE_MOD:-32}
 WORKERS=${ENGINE_WORKERS:-$(nproc)}
+RTP_TASKS=${NAV_RTP_THREADTASKS:-20}
 RTP_MIN=20000
 
 bench_require sipp tshark sox python3 awk timeout getconf
@@ -46,7 +48,6 @@ case "$MODE" in silent | stream | both) ;; *) bench_die "NAV_MODE must be silent
 [ $((SAMPLE_MOD % WORKERS)) -eq 0 ] || bench_die "NAV_SAMPLE_MOD must be a multiple of the workers ($WORKERS)"
 bench_init navigation
 bench_engine_binary
-bench_wait_quiet
 
 # The caller's audio: the greeting prompt as raw A-law (real speech, 14 s; looped by SIPp).
 sox -D "$BENCH_ROOT/prompts/greeting.wav" -r 8000 -c 1 -e a-law -t raw "$BENCH_DIR/caller.alaw" ||
@@ -63,14 +64,20 @@ run_kind() {
   # Generations of callers: enough that N stay up until the capture is over (+10 s margin).
   local gens=$(((ramp_s + SETTLE_S + CAPTURE_S + 10 + hold_s - 1) / hold_s + 1))
   local total=$((n * gens))
+  # SIPp's -l: N plus 1 % (at least 10), so that N stay up while hung-up calls are replaced.
+  local limit_calls=$((n + (n / 100 > 10 ? n / 100 : 10)))
   local rtp_max=$((RTP_MIN + (4 * n > 2000 ? 4 * n : 2000) - 1))
   local scenario args_extra=()
   if [ "$kind" = silent ]; then
     scenario="$BENCH_ROOT/tests/sipp/uac_caller_bye.xml"
   else
     scenario="$BENCH_ROOT/benches/sipp/uac_stream_bye.xml"
+    # SIPp plays RTP streams in threads of -rtp_threadtasks calls each (SIPp's default: 20).
+    args_extra=(-rtp_threadtasks "$RTP_TASKS")
   fi
   bench_log "== $kind callers: $n at once, ramp $RATE/s, hang up after $HOLD_MS ms, $total calls in all"
+  # Each kind starts on a quiet machine (with BENCH_WAIT_QUIET=1), not in the previous run's wake.
+  bench_wait_quiet
   ENGINE_MAX_CALLS=$((n * 2 + 100)) engine_start "$RTP_MIN" "$rtp_max"
   local idle_fds idle_rss
   idle_fds=$(fd_count "$ENGINE_PID")
@@ -82,7 +89,7 @@ run_kind() {
   local t0
   t0=$(date +%s.%N)
   sipp_start "$limit" "nav-$kind" -sf "$scenario" "${SIPP_ARGS[@]}" "${args_extra[@]}" \
-    -r "$RATE" -l "$n" -m "$total" -d "$HOLD_MS" "127.0.0.1:$ENGINE_PORT"
+    -r "$RATE" -l "$limit_calls" -m "$total" -d "$HOLD_MS" "127.0.0.1:$ENGINE_PORT"
   monitor_start "$mon" "$ENGINE_PID" "$SIPP_PID"
 
   # Wait (bounded) until SIPp has N calls up.
@@ -113,10 +120,16 @@ run_kind() {
   [ -n "$dumpcap_pid" ] && bench_track "$dumpcap_pid"
   local c0 c1 t_tshark0 t_dump0 t_tshark1 t_dump1
   c0=$(date +%s.%N)
+  thread_snapshot "$ENGINE_PID" "$BENCH_DIR/threads-$kind-0.txt"
+  thread_snapshot "$SIPP_PID" "$BENCH_DIR/sipp-threads-$kind-0.txt"
+  proc_snapshot "$BENCH_DIR/procs-$kind-0.txt"
   t_tshark0=$(cpu_ticks "$tshark_pid")
   t_dump0=$(cpu_ticks "${dumpcap_pid:-0}")
   # tshark stops itself after CAPTURE_S; sample its CPU just before (bounded wait).
   sleep "$((CAPTURE_S - 1))"
+  thread_snapshot "$ENGINE_PID" "$BENCH_DIR/threads-$kind-1.txt"
+  thread_snapshot "$SIPP_PID" "$BENCH_DIR/sipp-threads-$kind-1.txt"
+  proc_snapshot "$BENCH_DIR/procs-$kind-1.txt"
   t_tshark1=$(cpu_ticks "$tshark_pid")
   t_dump1=$(cpu_ticks "${dumpcap_pid:-0}")
   local waited=0
@@ -145,8 +158,11 @@ run_kind() {
   read -r sipp_cpu _ < <(cpu_window "$mon" "$(mon_ticks_col 2)" "$c0" "$c1")
   machine=$(machine_window "$mon" "$c0" "$c1")
   local tshark_cpu
-  tshark_cpu=$(awk -v a="${t_tshark0:-0}" -v b="${t_tshark1:-0}" -v c="${t_dump0:-0}" -v d="${t_dump1:-0}" \
-    -v s="$((CAPTURE_S - 1))" -v hz="$BENCH_CLK_TCK" 'BEGIN { printf "%.1f", 100 * ((b - a) + (d - c)) / hz / s }')
+  tshark_cpu=n/a
+  if [ -n "$t_tshark0" ] && [ -n "$t_tshark1" ] && [ -n "$t_dump0" ] && [ -n "$t_dump1" ]; then
+    tshark_cpu=$(awk -v a="$t_tshark0" -v b="$t_tshark1" -v c="$t_dump0" -v d="$t_dump1" \
+      -v s="$((CAPTURE_S - 1))" -v hz="$BENCH_CLK_TCK" 'BEGIN { printf "%.1f", 100 * ((b - a) + (d - c)) / hz / s }')
+  fi
   local eng_rss
   eng_rss=$(awk -v t0="$c0" -v t1="$c1" -v c="$(mon_rss_col 1)" '$1 >= t0 && $1 <= t1 && $c != "-" { v = $c } END { print v + 0 }' "$mon")
   local drops
@@ -177,7 +193,9 @@ run_kind() {
     echo
     echo "=== navigation, $kind callers: $n at once (target >= $target) ==="
     echo "date                     $(date -u '+%Y-%m-%d %H:%M UTC')"
+    bench_provenance
     echo "load average             start $BENCH_LOAD_START, at capture end $load_cap (machine: $BENCH_NCPU cores)"
+    [ "$kind" = stream ] && echo "SIPp RTP threads         $(((n + RTP_TASKS - 1) / RTP_TASKS)) or more (-rtp_threadtasks $RTP_TASKS)"
     echo "SIPp calls               $created created, $ok successful, $failed failed, $retrans retransmissions; exit $SIPP_EXIT"
     echo "SIPp health              $(sipp_health "$SIPP_STATS")"
     echo "concurrent calls         SIPp current calls during the capture: min $cur_min, max $cur_max"
@@ -186,9 +204,13 @@ run_kind() {
     echo "capture                  ${CAPTURE_S} s on lo, ports sampled $sampled_ports of $all_ports (1 in $((SAMPLE_MOD / WORKERS))), tshark: $drops; pcapng ISB: $isb_drop"
     echo "$rtp_out" | sed 's/^/  /'
     echo "engine CPU               $eng_cpu % of one core during the capture (${win} s)"
-    echo "SIPp CPU                 $sipp_cpu % of one core during the capture"
+    echo "engine threads (the capture's first $((CAPTURE_S - 1)) s; run-queue wait = runnable but no CPU free):"
+    thread_report "$BENCH_DIR/threads-$kind-0.txt" "$BENCH_DIR/threads-$kind-1.txt" "$((CAPTURE_S - 1))"
+    echo "SIPp CPU                 $sipp_cpu % of one core during the capture; its threads:"
+    thread_report "$BENCH_DIR/sipp-threads-$kind-0.txt" "$BENCH_DIR/sipp-threads-$kind-1.txt" "$((CAPTURE_S - 1))"
     echo "tshark+dumpcap CPU       $tshark_cpu % of one core during the capture"
-    echo "whole machine busy       $machine % of all $BENCH_NCPU cores during the capture (includes other users)"
+    echo "other processes' CPU     $(others_report "$BENCH_DIR/procs-$kind-0.txt" "$BENCH_DIR/procs-$kind-1.txt" "$((CAPTURE_S - 1))" "$ENGINE_PID" "$SIPP_PID" "$SIPP_TIMEOUT_PID" "$tshark_pid" "${dumpcap_pid:-0}" "$MONITOR_PID" $$) of one core"
+    echo "CPU pressure (PSI some)  $machine % of the capture some runnable task waited for a CPU (machine-wide)"
     echo "engine RSS               idle $idle_rss kB, during the capture $eng_rss kB, peak $(rss_kb "$ENGINE_PID" VmHWM) kB"
     echo "target ($target concurrent, p99 gap 20+-2 ms per stream, none lost): $met"
     echo "engine warnings/errors (count, message):"

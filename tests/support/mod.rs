@@ -55,7 +55,10 @@ fn rtp_range(size: u16) -> (u16, u16) {
     // Test binaries run one after another; within one, ranges never overlap. The ranges sit
     // below the kernel's ephemeral ports, which SIPp and the rig's own sockets take.
     let base = 24000 + NEXT.fetch_add(size, Ordering::SeqCst);
-    assert!(base + size < 32768, "test RTP ranges ran into the ephemeral ports");
+    assert!(
+        base + size < 32768,
+        "test RTP ranges ran into the ephemeral ports"
+    );
     (base, base + size - 1)
 }
 
