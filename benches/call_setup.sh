@@ -48,12 +48,14 @@ if [ "$win" -ge 1 ]; then
   thread_snapshot "$SIPP_PID" "$BENCH_DIR/sipp-threads-0.txt"
   proc_snapshot "$BENCH_DIR/procs-0.txt"
   sleep "$win"
+  sipp_sip_drops=$(udp_drops "$SIPP_SIP_PORT")
   thread_snapshot "$ENGINE_PID" "$BENCH_DIR/threads-1.txt"
   thread_snapshot "$SIPP_PID" "$BENCH_DIR/sipp-threads-1.txt"
   proc_snapshot "$BENCH_DIR/procs-1.txt"
 fi
 sipp_wait
 t_end=$(date +%s.%N)
+engine_sip_drops=$(udp_drops "$ENGINE_PORT")
 sleep 2
 load_end=$(bench_loadavg)
 
@@ -83,7 +85,7 @@ read -r eng_cpu_all _ < <(cpu_window "$MON" "$(mon_ticks_col 1)" "$t_start" "$t_
 read -r sipp_cpu_all _ < <(cpu_window "$MON" "$(mon_ticks_col 2)" "$t_start" "$t_end")
 peak_rss=$(rss_kb "$ENGINE_PID" VmHWM)
 engine_alive=yes
-kill -0 "$ENGINE_PID" 2>/dev/null || engine_alive="NO (crashed?)"
+proc_running "$ENGINE_PID" || engine_alive="NO (crashed?)"
 
 # Met at this rate: every call offered, fewer than 0.1 % failed, the rate kept up (within 2 %).
 run_ok="NO"
@@ -102,6 +104,7 @@ calls offered / created  $CALLS / $created in ${elapsed} s wall (offered rate ac
 successful               $ok
 failed                   $failed ($fail_pct %)
 retransmissions          $retrans  (SIPp's count: INVITE/BYE sent again for a late answer)
+SIP datagrams dropped    engine's SIP socket: ${engine_sip_drops:-n/a} (whole run), SIPp's SIP socket: ${sipp_sip_drops:-n/a} (until 5 s before the end): receive buffer full
 max concurrent calls     $max_current
 INVITE->200 time         mean $rtd ms, std-dev $rtd_sd ms (SIPp, 1 ms resolution)
 INVITE->200 histogram    $(sipp_repartition "$stats")

@@ -46,15 +46,15 @@ bench_init() {
 bench_cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  local pid
-  for pid in "${BENCH_PIDS[@]}"; do
-    kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
+  local entry
+  for entry in "${BENCH_PIDS[@]}"; do
+    tracked_alive "$entry" && kill -TERM "${entry%%:*}" 2>/dev/null
   done
   local deadline=$((SECONDS + 10))
-  for pid in "${BENCH_PIDS[@]}"; do
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+  for entry in "${BENCH_PIDS[@]}"; do
+    while tracked_alive "$entry" && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    tracked_alive "$entry" && kill -KILL "${entry%%:*}" 2>/dev/null
+    wait "${entry%%:*}" 2>/dev/null
   done
   if [ -n "$BENCH_DIR" ] && [ -d "$BENCH_DIR" ]; then
     if [ "${BENCH_KEEP:-0}" = 1 ] || [ $status -ne 0 ]; then
@@ -66,7 +66,26 @@ bench_cleanup() {
   exit $status
 }
 
-bench_track() { BENCH_PIDS+=("$1"); }
+# bench_track PID: remembers a process to stop at exit, with its start time, so that a PID
+# reused by someone else's process after ours ended is never signalled.
+bench_track() { BENCH_PIDS+=("$1:$(proc_start "$1")"); }
+
+# proc_start PID: the process's start time (field 22 of /proc/PID/stat); empty if gone or a
+# zombie (exited, not yet reaped).
+proc_start() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  awk '$1 != "Z" { print $20 }' <<<"${stat##*) }"
+}
+
+# proc_running PID: true while the process exists and has not exited (zombies count as gone).
+proc_running() { [ -n "$(proc_start "$1")" ]; }
+
+# Whether the tracked entry PID:START is still that same process.
+tracked_alive() {
+  local pid=${1%%:*} start=${1#*:}
+  [ -n "$start" ] && [ "$(proc_start "$pid")" = "$start" ]
+}
 
 # The 1-minute load average.
 bench_load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -165,8 +184,18 @@ EOF
 # engine_wait_ready SECONDS: OPTIONS probes every 100 ms until a 200 comes back.
 engine_wait_ready() {
   python3 - "$ENGINE_PORT" "$1" "$ENGINE_PID" <<'EOF'
-import os, socket, sys, time
+import socket, sys, time
 port, limit, pid = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+
+
+def running(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", 0))
 s.settimeout(0.1)
@@ -174,9 +203,7 @@ local = "127.0.0.1:%d" % s.getsockname()[1]
 deadline = time.time() + limit
 n = 0
 while time.time() < deadline:
-    try:
-        os.kill(pid, 0)
-    except OSError:
+    if not running(pid):
         sys.exit(1)
     n += 1
     msg = ("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKbench%d\r\n"
@@ -199,8 +226,8 @@ engine_stop() {
   [ -n "${ENGINE_PID:-}" ] || return 0
   kill -TERM "$ENGINE_PID" 2>/dev/null
   local deadline=$((SECONDS + 20))
-  while kill -0 "$ENGINE_PID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-  kill -KILL "$ENGINE_PID" 2>/dev/null
+  while proc_running "$ENGINE_PID" && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+  proc_running "$ENGINE_PID" && kill -KILL "$ENGINE_PID" 2>/dev/null
   wait "$ENGINE_PID" 2>/dev/null
   ENGINE_PID=""
 }
@@ -241,7 +268,7 @@ monitor_start() {
   shift
   (
     local end=$((SECONDS + 3600))
-    while [ $SECONDS -lt $end ] && kill -0 "$1" 2>/dev/null; do
+    while [ $SECONDS -lt $end ] && proc_running "$1"; do
       local line
       line="$(date +%s.%N) $(machine_ticks) $(fd_count "$1")"
       local pid t r
@@ -308,11 +335,12 @@ last_col() {
 
 # The common SIPp arguments: SIP over UDP from 127.0.0.1 (a free local port, not the engine's),
 # media on 127.0.0.1, large socket buffers, number 12345, no stdin, statistics every second.
-# Sets SIPP_STATS (the CSV file).
+# Sets SIPP_ARGS, SIPP_STATS (the CSV file) and SIPP_SIP_PORT.
 sipp_common_args() {
   local name=$1
   SIPP_STATS="$BENCH_DIR/$name-stats.csv"
-  SIPP_ARGS=(-s 12345 -i 127.0.0.1 -mi 127.0.0.1 -p "$(bench_free_port)"
+  SIPP_SIP_PORT=$(bench_free_port)
+  SIPP_ARGS=(-s 12345 -i 127.0.0.1 -mi 127.0.0.1 -p "$SIPP_SIP_PORT"
     -mp "$(bench_free_port)" -buff_size 4194304 -nostdin
     -trace_stat -stf "$SIPP_STATS" -fd 1 -trace_err -error_file "$BENCH_DIR/$name-errors.log"
     -trace_screen -screen_file "$BENCH_DIR/$name-screen.log")
@@ -480,4 +508,10 @@ bench_provenance() {
   local settings
   settings=$(env | grep -E '^(CALL_|NAV_|MEM_|ENGINE_|BENCH_)' | sort | tr '\n' ' ')
   echo "settings from env        ${settings:-(none: the defaults)}"
+}
+
+# udp_drops PORT: datagrams the kernel dropped at the UDP socket bound to 127.0.0.1:PORT
+# because its receive buffer was full (ss -m "d" counter); empty if no such socket.
+udp_drops() {
+  ss -uanm "sport = :$1" 2>/dev/null | grep -o 'skmem:([^)]*)' | head -1 | grep -o ',d[0-9]*' | tr -d ',d'
 }

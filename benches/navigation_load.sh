@@ -94,7 +94,7 @@ run_kind() {
 
   # Wait (bounded) until SIPp has N calls up.
   local deadline=$((SECONDS + ramp_s + 30)) current=0
-  while [ $SECONDS -lt $deadline ] && kill -0 "$SIPP_PID" 2>/dev/null; do
+  while [ $SECONDS -lt $deadline ] && proc_running "$SIPP_PID"; do
     current=$(sipp_stat "$SIPP_STATS" CurrentCall)
     [ "${current:-0}" -ge "$n" ] && break
     sleep 0.5
@@ -133,7 +133,7 @@ run_kind() {
   t_tshark1=$(cpu_ticks "$tshark_pid")
   t_dump1=$(cpu_ticks "${dumpcap_pid:-0}")
   local waited=0
-  while kill -0 "$tshark_pid" 2>/dev/null && [ $waited -lt 300 ]; do sleep 0.1; waited=$((waited + 1)); done
+  while proc_running "$tshark_pid" && [ $waited -lt 300 ]; do sleep 0.1; waited=$((waited + 1)); done
   kill -INT "$tshark_pid" 2>/dev/null
   wait "$tshark_pid" 2>/dev/null
   c1=$(date +%s.%N)

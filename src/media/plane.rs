@@ -20,7 +20,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::control::{MediaCommand, MediaEvent};
 use super::ports::PortPool;
-use super::worker::{self, WorkerMsg, WorkerSetup, WAKER_TOKEN};
+use super::worker::{self, WorkerMsg, WorkerSetup, SUB_TICK, WAKER_TOKEN};
 
 /// Default media timeout: a leg that hears no RTP for this long is reported.
 pub const DEFAULT_MEDIA_TIMEOUT: Duration = Duration::from_secs(30);
@@ -113,12 +113,14 @@ impl MediaPlane {
             workers: Vec::with_capacity(count),
             active: Arc::clone(&active),
         };
+        let epoch = std::time::Instant::now();
         for index in 0..count {
             let poll = Poll::new()?;
             let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
             let (tx, rx) = mpsc::channel();
             let setup = WorkerSetup {
                 index,
+                clock_start: epoch + SUB_TICK * index as u32 / count as u32,
                 poll,
                 commands: rx,
                 events: events.clone(),

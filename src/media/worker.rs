@@ -65,6 +65,9 @@ pub enum WorkerMsg {
 pub struct WorkerSetup {
     /// The worker's number, for logs and the RNG seed.
     pub index: usize,
+    /// When this worker's pacing clock starts: the plane staggers the workers across one
+    /// sub-tick so their send bursts do not all fall on the same moment.
+    pub clock_start: Instant,
     /// The poll the command waker is registered with.
     pub poll: Poll,
     /// Commands from the plane.
@@ -112,6 +115,7 @@ pub fn run(setup: WorkerSetup) {
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
+    let clock_start = setup.clock_start;
     let mut worker = Worker {
         rng: (seed ^ (setup.index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1,
         setup,
@@ -122,7 +126,7 @@ pub fn run(setup: WorkerSetup) {
         backlog_now: Vec::new(),
         send_buf: [0; SEND_BUF_LEN],
         recv_buf: Box::new([0; RECV_BUF_LEN]),
-        start: Instant::now(),
+        start: clock_start,
         next_sub_tick: 1,
         next_timeout_check: TIMEOUT_CHECK_SUB_TICKS,
     };
