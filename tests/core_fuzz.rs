@@ -2,6 +2,8 @@
 //! and clock jumps from a seeded generator. The core must never panic, must keep answering a
 //! clean call afterwards, and must end up with no calls once time has run out.
 
+mod support;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,20 +17,7 @@ use hotline::sip::endpoint::{Endpoint, EndpointConfig};
 use hotline::sip::peer::Peer;
 use hotline::sip::transaction::TimerConfig;
 use hotline::sip::uri::Uri;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use support::XorShift;
 
 fn switch() -> Switch {
     let mut prompts = PromptStore::new();
@@ -93,7 +82,7 @@ fn flow(n: u32) -> Vec<String> {
     ]
 }
 
-fn mutate(rng: &mut Rng, message: &str) -> Vec<u8> {
+fn mutate(rng: &mut XorShift, message: &str) -> Vec<u8> {
     let mut bytes = message.as_bytes().to_vec();
     for _ in 0..rng.below(4) {
         if bytes.is_empty() {
@@ -119,7 +108,12 @@ fn mutate(rng: &mut Rng, message: &str) -> Vec<u8> {
 
 /// Feeds the switch's media commands back as a media plane would, sometimes out of order.
 /// Returns what went on the wire.
-fn drain(switch: &mut Switch, rng: &mut Rng, now: Instant, opened: &mut Vec<LegId>) -> Vec<String> {
+fn drain(
+    switch: &mut Switch,
+    rng: &mut XorShift,
+    now: Instant,
+    opened: &mut Vec<LegId>,
+) -> Vec<String> {
     let mut wire = Vec::new();
     let mut rounds = 0;
     while rounds < 64 {
@@ -158,7 +152,7 @@ fn drain(switch: &mut Switch, rng: &mut Rng, now: Instant, opened: &mut Vec<LegI
 
 #[test]
 fn mutated_call_flows_never_panic_and_every_call_ends() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     let mut switch = switch();
     let mut now = Instant::now();
     let mut opened = Vec::new();

@@ -2,6 +2,8 @@
 //! round trips of the accepted messages, and no-panic runs over truncations, seeded mutations,
 //! garbage and hostile Content-Length values.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -9,6 +11,7 @@ use hotline::sip::framing::{Frame, StreamFramer};
 use hotline::sip::parse::{parse, ParseErrorKind};
 use hotline::sip::validate::check_request;
 use hotline::sip::{Fields, HeaderName, Message, Method};
+use support::XorShift;
 
 /// What the engine does with one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,22 +287,6 @@ fn exercise(bytes: &[u8]) {
     let mut framer = StreamFramer::with_limits(4096, 4096);
     framer.push(bytes);
     while let Ok(Some(_)) = framer.pop() {}
-}
-
-/// A tiny seeded xorshift64 generator.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 #[test]

@@ -20,6 +20,24 @@ pub fn prompts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts")
 }
 
+/// A tiny seeded xorshift64 generator.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
 /// The shipped prompts, loaded as the engine loads them.
 pub fn prompts() -> hotline::media::prompt::PromptStore {
     match hotline::media::prompt::PromptStore::load_dir(prompts_dir()) {
