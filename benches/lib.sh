@@ -162,7 +162,7 @@ ${ENGINE_MEDIA_EXTRA:-}
 
 [paths]
 prompts = "$BENCH_ROOT/prompts"
-dialplans = "$BENCH_ROOT/dialplans"
+dialplans = "$BENCH_ROOT/tests/dialplans/first-flow"
 data = "$BENCH_DIR/var"
 
 [log]

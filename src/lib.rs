@@ -7,6 +7,7 @@
 pub mod call;
 pub mod config;
 pub mod deadlines;
+pub mod dialplan;
 pub mod media;
 pub mod memory;
 pub mod rtp;

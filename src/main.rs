@@ -1,10 +1,11 @@
-//! The `hotline` command: run the engine.
+//! The `hotline` command: run the engine, check and simulate dialplans, reload them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hotline::config::Config;
+use hotline::dialplan::{load, simulate, Plan, Severity};
 use tracing_subscriber::EnvFilter;
 
 /// Telephony switching and IVR engine for a city's unified 12345 hotline.
@@ -23,12 +24,155 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Check a dialplan directory; prints every error and warning (exit status 1 on errors).
+    Check {
+        /// The dialplan directory.
+        #[arg(default_value = "dialplans")]
+        dir: PathBuf,
+        /// The prompt directory.
+        #[arg(long, default_value = "prompts")]
+        prompts: PathBuf,
+    },
+    /// Walk a dialplan as a caller would, without any network, and print each step.
+    Simulate {
+        /// The number dialled.
+        #[arg(long)]
+        to: String,
+        /// One item per wait for input: digits typed together, or - to stay silent (e.g. 2,1).
+        #[arg(long, default_value = "")]
+        keys: String,
+        /// Local time of the call, "YYYY-MM-DD HH:MM" (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// The caller's number.
+        #[arg(long, default_value = "")]
+        from: String,
+        /// The dialplan directory.
+        #[arg(long, default_value = "dialplans")]
+        dialplans: PathBuf,
+        /// The prompt directory.
+        #[arg(long, default_value = "prompts")]
+        prompts: PathBuf,
+    },
+    /// Make the running engine load its dialplans again; prints the outcome.
+    Reload {
+        /// The engine's configuration file (to find its control socket in the data directory).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => run(config),
+        Command::Check { dir, prompts } => check(&dir, &prompts),
+        Command::Simulate {
+            to,
+            keys,
+            at,
+            from,
+            dialplans,
+            prompts,
+        } => simulate(&dialplans, &prompts, to, &keys, at.as_deref(), from),
+        Command::Reload { config } => reload(config),
+    }
+}
+
+fn check(dir: &std::path::Path, prompts: &std::path::Path) -> ExitCode {
+    match load::load_dir(dir, prompts) {
+        Ok(loaded) => {
+            for warning in &loaded.warnings {
+                println!("{warning}");
+            }
+            println!(
+                "{}: ok: {} numbers, {} nodes, {} warnings",
+                dir.display(),
+                loaded.dialplan.numbers.len(),
+                loaded.dialplan.nodes.len(),
+                loaded.warnings.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in &problems {
+                println!("{problem}");
+            }
+            let errors = problems
+                .iter()
+                .filter(|p| p.severity == Severity::Error)
+                .count();
+            println!("{}: {errors} errors", dir.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn simulate(
+    dialplans: &std::path::Path,
+    prompts: &std::path::Path,
+    to: String,
+    keys: &str,
+    at: Option<&str>,
+    from: String,
+) -> ExitCode {
+    let keys = match simulate::parse_keys(keys) {
+        Ok(keys) => keys,
+        Err(error) => {
+            eprintln!("--keys: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let at = match at.map(|at| chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M")) {
+        None => None,
+        Some(Ok(at)) => Some(at),
+        Some(Err(error)) => {
+            eprintln!("--at: {error}; expected \"YYYY-MM-DD HH:MM\"");
+            return ExitCode::FAILURE;
+        }
+    };
+    let loaded = match load::load_dir(dialplans, prompts) {
+        Ok(loaded) => loaded,
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let offset = chrono::Duration::seconds(i64::from(loaded.dialplan.utc_offset_s));
+    let now = chrono::Utc::now().naive_utc() + offset;
+    let plan = std::sync::Arc::new(Plan {
+        dialplan: loaded.dialplan,
+        prompts: loaded.prompts,
+    });
+    let caller = simulate::Caller { to, from, at, keys };
+    for line in simulate::simulate(&plan, &caller, now) {
+        println!("{line}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn reload(config: Option<PathBuf>) -> ExitCode {
+    let config = match Config::load_or_default(config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match hotline::server::reload::request_reload(&config.paths.data) {
+        Ok(answer) => {
+            print!("{answer}");
+            match answer.starts_with("ok") {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::FAILURE,
+            }
+        }
+        Err(error) => {
+            eprintln!("hotline reload: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -8,10 +8,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hotline::call::first_flow::PROMPTS;
 use hotline::call::{Switch, SwitchConfig, SwitchOutput};
+use hotline::dialplan::clock::WallClock;
+use hotline::dialplan::load::{load_files, PromptSource, SourceFile};
+use hotline::dialplan::Plan;
 use hotline::media::control::{LegId, MediaCommand, MediaEvent};
-use hotline::media::prompt::{Prompt, PromptStore};
+use hotline::media::prompt::Prompt;
 use hotline::sdp;
 use hotline::sip::endpoint::{Endpoint, EndpointConfig};
 use hotline::sip::peer::Peer;
@@ -19,11 +21,25 @@ use hotline::sip::transaction::TimerConfig;
 use hotline::sip::uri::Uri;
 use support::XorShift;
 
-fn switch() -> Switch {
-    let mut prompts = PromptStore::new();
-    for name in PROMPTS {
-        prompts.insert(Prompt::from_pcm(*name, vec![0; 160]));
+/// The first-flow dialplan with a 20 ms silent prompt for each prompt it names.
+fn plan() -> Plan {
+    let file = SourceFile {
+        name: "12345.toml".into(),
+        text: include_str!("dialplans/first-flow/12345.toml").into(),
+    };
+    let loaded = load_files(&[file], std::path::Path::new("."), PromptSource::Unchecked)
+        .expect("the first-flow dialplan loads");
+    let mut prompts = loaded.prompts;
+    for name in &loaded.dialplan.prompts {
+        prompts.insert(Prompt::from_pcm(name.as_str(), vec![0; 160]));
     }
+    Plan {
+        dialplan: loaded.dialplan,
+        prompts,
+    }
+}
+
+fn switch() -> Switch {
     let endpoint = Endpoint::new(
         EndpointConfig {
             via_host: "127.0.0.1".into(),
@@ -34,8 +50,6 @@ fn switch() -> Switch {
         7,
     );
     let config = SwitchConfig {
-        number: "12345".into(),
-        key_wait: Duration::from_secs(5),
         ring: Duration::from_millis(300),
         max_calls: 50,
         media_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -43,7 +57,7 @@ fn switch() -> Switch {
         codecs: vec![sdp::Codec::Pcma, sdp::Codec::Pcmu],
         redact_numbers: false,
     };
-    Switch::new(config, endpoint, Arc::new(prompts))
+    Switch::new(config, endpoint, Arc::new(plan()), WallClock::now())
 }
 
 /// A caller's messages for call `n`, in the order a real flow sends them.

@@ -127,7 +127,7 @@ fn calls_over_tcp_complete() {
 
 #[test]
 fn cancel_before_answer_gets_487() {
-    let engine = Engine::start("[flow]\nring_ms = 5000\n");
+    let engine = Engine::start("[answer]\nring_ms = 5000\n");
     Sipp::new("uac_cancel.xml", engine.sip)
         .run_in(engine.dir())
         .assert_all_succeeded(1);

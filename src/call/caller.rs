@@ -1,6 +1,7 @@
 //! One caller's call as the switch tracks it: the SIP side (INVITE, dialog, offer/answer) and
 //! where the caller is in the flow.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::media::control::LegId;
@@ -10,7 +11,8 @@ use crate::sip::endpoint::{ClientTxnId, ServerTxnId};
 use crate::sip::message::Request;
 use crate::sip::peer::Peer;
 
-use super::first_flow::FirstFlow;
+use crate::dialplan::navigation::Navigation;
+use crate::dialplan::Plan;
 
 /// The switch's number for a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,7 +40,7 @@ pub enum Ending {
     CallerHungUp,
     /// The caller cancelled before the answer.
     CallerCancelled,
-    /// The flow finished and the engine hung up.
+    /// The dialplan hung up.
     FlowDone,
     /// No RTP from the caller for the media timeout.
     MediaTimeout,
@@ -60,6 +62,27 @@ pub struct Reinvite {
     pub seq: u32,
     /// Whether our 2xx carried an offer (offerless re-INVITE): the answer comes in the ACK.
     pub offered: bool,
+}
+
+/// What the number plan made of a new call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallRoute {
+    /// A declared number: its index in the dialplan's numbers.
+    Number {
+        /// Index in `Dialplan::numbers`.
+        entry: usize,
+        /// The number dialled.
+        dialled: String,
+    },
+    /// An unknown number: announce as early media, then refuse with this status.
+    Announce {
+        /// The announcement.
+        prompts: Vec<String>,
+        /// The final status.
+        status: u16,
+        /// The number dialled.
+        dialled: String,
+    },
 }
 
 /// One caller's call.
@@ -84,8 +107,16 @@ pub struct Caller {
     pub offer: Option<SessionDescription>,
     /// Offer/answer state, once the RTP port is known.
     pub sdp: Option<SdpSession>,
-    /// Where the caller is in the flow.
-    pub flow: FirstFlow,
+    /// The dialplan version the call started on.
+    pub plan: Arc<Plan>,
+    /// What the number plan made of the call.
+    pub route: CallRoute,
+    /// The caller's number (From user part).
+    pub caller: String,
+    /// The walk through the dialplan, once answered.
+    pub nav: Option<Navigation>,
+    /// Where the dialplan handed the call (`queue general`, `transfer tax`), in order.
+    pub handovers: Vec<String>,
     /// The playback whose end the flow waits for.
     pub current_play: Option<u64>,
     /// Our BYE, while it is outstanding.

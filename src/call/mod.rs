@@ -1,7 +1,6 @@
-//! The call controller (B2BUA): callers' calls, the flow they are in, and how they end.
+//! The call controller (B2BUA): callers' calls, the dialplan walk they are on, and how they end.
 
 pub mod caller;
-pub mod first_flow;
 pub mod switch;
 #[cfg(test)]
 mod switch_tests;

@@ -1,7 +1,8 @@
 //! The switch: the sans-IO call controller on top of the SIP endpoint.
 //!
-//! It answers the hotline number, runs the caller through the flow by commanding the media
-//! plane, and ends calls cleanly. Feed it with `handle_message`, `handle_media_event`,
+//! It routes each call by the number plan, answers it, walks the caller through the dialplan by
+//! commanding the media plane, and ends calls cleanly. Unknown numbers get their announcement as
+//! early media and a final status. Feed it with `handle_message`, `handle_media_event`,
 //! `handle_timeout` and `shutdown`; after each, drain `poll_output` until `None`, then read
 //! `poll_timeout`.
 
@@ -12,12 +13,14 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::caller::{CallId, Caller, Ending, Phase, Reinvite};
-use super::first_flow::{FirstFlow, FlowAction};
+use super::caller::{CallId, CallRoute, Caller, Ending, Phase, Reinvite};
 use crate::deadlines::Deadlines;
+use crate::dialplan::clock::WallClock;
+use crate::dialplan::navigation::{Action, Navigation, PathEvent};
+use crate::dialplan::route::Routing;
+use crate::dialplan::Plan;
 use crate::media::codec::Codec as MediaCodec;
 use crate::media::control::{DigitSource, LegId, MediaCommand, MediaEvent, StreamParams};
-use crate::media::prompt::PromptStore;
 use crate::sdp::{self, LocalMedia, MediaParams, NegotiationError, SdpSession, SessionDescription};
 use crate::sip::dialog::{Dialog, DialogId, SequenceCheck};
 use crate::sip::endpoint::{ClientTxnId, Endpoint, ServerTxnId, SipEvent, Transmit};
@@ -32,10 +35,6 @@ pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 /// The switch's settings.
 #[derive(Clone, Debug)]
 pub struct SwitchConfig {
-    /// The number the first flow answers (the Request-URI user part).
-    pub number: String,
-    /// How long the flow waits for a key after the greeting.
-    pub key_wait: Duration,
     /// How long to ring (180) before answering; zero answers at once.
     pub ring: Duration,
     /// New calls beyond this many get 503.
@@ -69,7 +68,8 @@ enum Wake {
 pub struct Switch {
     config: SwitchConfig,
     endpoint: Endpoint,
-    prompts: Arc<PromptStore>,
+    plan: Arc<Plan>,
+    clock: WallClock,
     calls: HashMap<CallId, Caller>,
     by_dialog: HashMap<DialogId, CallId>,
     by_invite: HashMap<ServerTxnId, CallId>,
@@ -83,12 +83,18 @@ pub struct Switch {
 }
 
 impl Switch {
-    /// A switch over `endpoint` that plays prompts from `prompts`.
-    pub fn new(config: SwitchConfig, endpoint: Endpoint, prompts: Arc<PromptStore>) -> Switch {
+    /// A switch over `endpoint` that runs calls on `plan`; `clock` gives schedules local time.
+    pub fn new(
+        config: SwitchConfig,
+        endpoint: Endpoint,
+        plan: Arc<Plan>,
+        clock: WallClock,
+    ) -> Switch {
         Switch {
             config,
             endpoint,
-            prompts,
+            plan,
+            clock,
             calls: HashMap::new(),
             by_dialog: HashMap::new(),
             by_invite: HashMap::new(),
@@ -100,6 +106,11 @@ impl Switch {
             next_play: 0,
             draining: false,
         }
+    }
+
+    /// Takes a new dialplan version for new calls; calls in progress keep theirs.
+    pub fn set_plan(&mut self, plan: Arc<Plan>) {
+        self.plan = plan;
     }
 
     /// Feeds SIP bytes received from `source`.
@@ -126,8 +137,12 @@ impl Switch {
                 };
                 if call.current_play == Some(play) {
                     call.current_play = None;
-                    let actions = call.flow.on_play_finished(now, self.config.key_wait);
-                    self.run_flow(now, id, actions);
+                    if let CallRoute::Announce { status, .. } = call.route {
+                        self.refuse_pending(now, id, status);
+                    } else if let Some(nav) = call.nav.as_mut() {
+                        let actions = nav.on_play_finished(now);
+                        self.run_flow(now, id, actions);
+                    }
                 }
             }
             MediaEvent::Timeout { leg } => {
@@ -145,8 +160,9 @@ impl Switch {
             match wake {
                 Wake::Answer(id) => self.answer(now, id),
                 Wake::Flow(id) => {
-                    if let Some(call) = self.calls.get_mut(&id) {
-                        let actions = call.flow.on_timeout(now);
+                    let nav = self.calls.get_mut(&id).and_then(|c| c.nav.as_mut());
+                    if let Some(nav) = nav {
+                        let actions = nav.on_timeout(now);
                         self.run_flow(now, id, actions);
                     }
                 }
@@ -315,10 +331,30 @@ impl Switch {
                 .push(HeaderName::Other("Retry-After".into()), "5");
             return self.endpoint.respond(now, txn, response);
         }
-        if invite.uri.user.as_deref() != Some(self.config.number.as_str()) {
-            debug!(uri = %invite.uri, "no such number");
-            return self.reply(now, txn, &invite, 404);
-        }
+        let to_user = invite.to_header().ok().and_then(|to| to.uri.user);
+        let route = match self
+            .plan
+            .dialplan
+            .route(invite.uri.user.as_deref(), to_user.as_deref())
+        {
+            Routing::Number { entry, dialled } => CallRoute::Number { entry, dialled },
+            Routing::Reject {
+                prompts,
+                status,
+                dialled,
+            } => {
+                debug!(uri = %invite.uri, status, "no such number");
+                // The announcement needs an offer to answer with early media.
+                if prompts.is_empty() || invite.body.is_empty() {
+                    return self.reply(now, txn, &invite, status);
+                }
+                CallRoute::Announce {
+                    prompts,
+                    status,
+                    dialled,
+                }
+            }
+        };
         let offer = if invite.body.is_empty() {
             None
         } else {
@@ -347,11 +383,7 @@ impl Switch {
             .ok()
             .and_then(|from| from.uri.user)
             .unwrap_or_default();
-        let caller = match self.config.redact_numbers {
-            true => redact(&caller),
-            false => caller,
-        };
-        info!(call = id.0, %caller, "incoming call");
+        info!(call = id.0, caller = %self.show_number(&caller), ?route, "incoming call");
         self.calls.insert(
             id,
             Caller {
@@ -364,7 +396,11 @@ impl Switch {
                 dialog: None,
                 offer,
                 sdp: None,
-                flow: FirstFlow::Greeting,
+                plan: Arc::clone(&self.plan),
+                route,
+                caller,
+                nav: None,
+                handovers: Vec::new(),
                 current_play: None,
                 bye: None,
                 reinvite: None,
@@ -394,6 +430,10 @@ impl Switch {
             return;
         }
         call.sdp = Some(SdpSession::new(local));
+        if let CallRoute::Announce { prompts, .. } = &call.route {
+            let prompts = prompts.clone();
+            return self.announce(now, id, prompts);
+        }
         if ring.is_zero() {
             self.answer(now, id);
         } else {
@@ -462,11 +502,58 @@ impl Switch {
         }
     }
 
+    /// Early media for an unknown number: 183 with our answer, then the announcement; the
+    /// final status follows when it has played.
+    fn announce(&mut self, now: Instant, id: CallId, prompts: Vec<String>) {
+        let Some((txn, mut response)) = self.response_for_invite(id, 183) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let answer = match (call.sdp.as_mut(), &call.offer) {
+            (Some(session), Some(offer)) => session.answer(offer).ok(),
+            _ => None,
+        };
+        let Some(answer) = answer else {
+            let status = match &call.route {
+                CallRoute::Announce { status, .. } => *status,
+                CallRoute::Number { .. } => 404,
+            };
+            return self.refuse_pending(now, id, status);
+        };
+        call.phase = Phase::Ringing;
+        let leg = call.leg;
+        response
+            .headers
+            .push(HeaderName::ContentType, "application/sdp");
+        response.body = answer.sdp.to_bytes();
+        self.endpoint.respond(now, txn, response);
+        self.media.push_back(MediaCommand::Stream {
+            leg,
+            params: stream_params(&answer.media),
+        });
+        self.run_flow(
+            now,
+            id,
+            vec![Action::Play {
+                prompts,
+                barge_in: false,
+            }],
+        );
+    }
+
     fn start_flow(&mut self, now: Instant, id: CallId) {
-        let (flow, actions) = FirstFlow::start();
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.flow = flow;
-        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let CallRoute::Number { entry, .. } = call.route else {
+            return;
+        };
+        let wall = self.clock.local(now, call.plan.dialplan.utc_offset_s);
+        let plan = Arc::clone(&call.plan);
+        let (nav, actions) = Navigation::start(plan, entry, &call.caller, now, wall);
+        call.nav = Some(nav);
         self.run_flow(now, id, actions);
     }
 
@@ -656,25 +743,29 @@ impl Switch {
         if call.phase != Phase::Talking && call.phase != Phase::Answering {
             return;
         }
-        info!(call = id.0, %digit, ?source, "key");
-        let actions = call.flow.on_digit(digit);
+        debug!(call = id.0, %digit, ?source, "key");
+        let Some(nav) = call.nav.as_mut() else {
+            return;
+        };
+        let actions = nav.on_digit(now, digit);
         self.run_flow(now, id, actions);
     }
 
-    fn run_flow(&mut self, now: Instant, id: CallId, actions: Vec<FlowAction>) {
-        for action in actions {
+    fn run_flow(&mut self, now: Instant, id: CallId, actions: Vec<Action>) {
+        let mut actions = VecDeque::from(actions);
+        while let Some(action) = actions.pop_front() {
             let Some(call) = self.calls.get_mut(&id) else {
                 return;
             };
             let leg = call.leg;
             match action {
-                FlowAction::Play { prompts, barge_in } => {
+                Action::Play { prompts, barge_in } => {
                     self.next_play += 1;
                     call.current_play = Some(self.next_play);
                     let prompts = prompts
                         .iter()
                         .filter_map(|name| {
-                            let prompt = self.prompts.get(name);
+                            let prompt = call.plan.prompts.get(name);
                             if prompt.is_none() {
                                 warn!(prompt = %name, "prompt missing");
                             }
@@ -688,9 +779,38 @@ impl Switch {
                         barge_in,
                     });
                 }
-                FlowAction::StopPlay => self.media.push_back(MediaCommand::StopPlay { leg }),
-                FlowAction::Wake(at) => self.wakes.set(Wake::Flow(id), at),
-                FlowAction::Hangup => self.hang_up(now, id, Ending::FlowDone),
+                Action::StopPlay => self.media.push_back(MediaCommand::StopPlay { leg }),
+                Action::Wake(at) => self.wakes.set(Wake::Flow(id), at),
+                Action::Hangup => self.hang_up(now, id, Ending::FlowDone),
+                Action::Queue { queue, priority } => {
+                    let name = call.plan.dialplan.queues.get(queue.0 as usize);
+                    let name = name.map_or("?", |q| q.name.as_str());
+                    info!(
+                        call = id.0,
+                        queue = name,
+                        priority,
+                        "queued: no seats yet, fallback"
+                    );
+                    call.handovers.push(format!("queue:{name}"));
+                    // Seats and their queues come with the ACD: until then no seat is ever
+                    // logged in, and the dialplan's fallback runs as it would then.
+                    if let Some(nav) = call.nav.as_mut() {
+                        actions.extend(nav.on_queue_unavailable(now));
+                    }
+                }
+                Action::Transfer { subcentre } => {
+                    let name = call.plan.dialplan.subcentres.get(subcentre.0 as usize);
+                    let name = name.map_or("?", |s| s.name.as_str());
+                    info!(
+                        call = id.0,
+                        subcentre = name,
+                        "transfer: trunk calls not built yet"
+                    );
+                    call.handovers.push(format!("transfer:{name}"));
+                    if let Some(nav) = call.nav.as_mut() {
+                        actions.extend(nav.on_transfer_failed(now));
+                    }
+                }
             }
         }
     }
@@ -766,8 +886,56 @@ impl Switch {
     }
 
     fn record_end(&mut self, id: CallId, why: Ending) {
-        info!(call = id.0, ?why, "call ended");
+        if let Some(call) = self.calls.get(&id) {
+            let (line, dialled) = match &call.route {
+                CallRoute::Number { entry, dialled } => {
+                    let number = call.plan.dialplan.numbers.get(*entry);
+                    let line = number.map_or(String::new(), |n| {
+                        format!("{} ({})", n.line, n.mode.as_str())
+                    });
+                    (line, dialled.as_str())
+                }
+                CallRoute::Announce { dialled, .. } => (String::new(), dialled.as_str()),
+            };
+            let (path, tags) = match &call.nav {
+                Some(nav) => (describe_path(nav), self.describe_tags(nav)),
+                None => (String::new(), String::new()),
+            };
+            info!(
+                call = id.0,
+                ?why,
+                dialled,
+                line,
+                path,
+                tags,
+                handovers = call.handovers.join(","),
+                "call ended"
+            );
+        }
         self.ended.push((id, why));
+    }
+
+    /// The call's tags as `topic=housing,elderly-priority=yes`; collected numbers redacted.
+    fn describe_tags(&self, nav: &Navigation) -> String {
+        let tags: Vec<String> = nav
+            .tags()
+            .iter()
+            .map(
+                |(name, value)| match value.chars().all(|c| c.is_ascii_digit()) {
+                    true => format!("{name}={}", self.show_number(value)),
+                    false => format!("{name}={value}"),
+                },
+            )
+            .collect();
+        tags.join(",")
+    }
+
+    /// A number as logs show it.
+    fn show_number(&self, number: &str) -> String {
+        match self.config.redact_numbers {
+            true => redact(number),
+            false => number.to_string(),
+        }
     }
 
     fn forget(&mut self, id: CallId) {
@@ -787,6 +955,30 @@ impl Switch {
         self.wakes.clear(&Wake::Answer(id));
         self.wakes.clear(&Wake::Flow(id));
     }
+}
+
+/// The walk through the dialplan as one line: `welcome>main-menu[2]>housing`; `[-]` is a
+/// timeout and `[!12]` an entry the node did not accept. Collected digits are not shown.
+pub fn describe_path(nav: &Navigation) -> String {
+    let dialplan = &nav.plan().dialplan;
+    let mut out = String::new();
+    for step in nav.path() {
+        match &step.event {
+            PathEvent::Enter(node) => {
+                if !out.is_empty() {
+                    out.push('>');
+                }
+                out.push_str(dialplan.node_name(*node));
+            }
+            PathEvent::Key(key) => out.push_str(&format!("[{key}]")),
+            PathEvent::NoInput => out.push_str("[-]"),
+            PathEvent::Invalid(_) => out.push_str("[!]"),
+            PathEvent::Fallback => out.push_str("[fallback]"),
+            PathEvent::Stuck => out.push_str("[stuck]"),
+            PathEvent::Tag(..) => {}
+        }
+    }
+    out
 }
 
 /// Reads the answer an ACK carries to the offer we sent in our 2xx.

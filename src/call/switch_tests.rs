@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::caller::{CallId, Ending};
-use super::first_flow::PROMPTS;
 use super::switch::{Switch, SwitchConfig, SwitchOutput, ALLOW};
+use crate::dialplan::clock::WallClock;
+use crate::dialplan::load::{load_files, PromptSource, SourceFile};
+use crate::dialplan::Plan;
 use crate::media::codec::Codec as MediaCodec;
 use crate::media::control::{DigitSource, LegId, MediaCommand, MediaEvent, StreamParams};
-use crate::media::prompt::{Prompt, PromptStore};
+use crate::media::prompt::Prompt;
 use crate::sdp::{self, Direction, SessionDescription};
 use crate::sip::endpoint::{Endpoint, EndpointConfig};
 use crate::sip::fields::Fields;
@@ -39,8 +41,6 @@ const T1: Duration = Duration::from_millis(500);
 
 fn config() -> SwitchConfig {
     SwitchConfig {
-        number: NUMBER.to_string(),
-        key_wait: Duration::from_secs(5),
         ring: Duration::ZERO,
         max_calls: 10,
         media_ip: IpAddr::V4(ENGINE_IP),
@@ -57,12 +57,39 @@ fn numbers_are_redacted_for_logs() {
     assert_eq!(super::switch::redact("110"), "***");
 }
 
-fn prompts() -> Arc<PromptStore> {
-    let mut store = PromptStore::new();
-    for name in PROMPTS {
-        store.insert(Prompt::from_pcm(*name, vec![0; 160]));
+/// The issue-2 first flow as a dialplan: greeting, one key, read back, hang up.
+const FIRST_FLOW: &str = include_str!("../../tests/dialplans/first-flow/12345.toml");
+
+/// A plan from dialplan text, with a 20 ms silent prompt for every prompt it names.
+pub(crate) fn plan(files: &[(&str, &str)]) -> Arc<Plan> {
+    let files: Vec<SourceFile> = files
+        .iter()
+        .map(|(name, text)| SourceFile {
+            name: name.to_string(),
+            text: text.to_string(),
+        })
+        .collect();
+    let loaded = load_files(&files, std::path::Path::new("."), PromptSource::Unchecked)
+        .unwrap_or_else(|problems| {
+            let problems: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            panic!("test dialplan refused:\n{}", problems.join("\n"))
+        });
+    let mut prompts = loaded.prompts;
+    for name in &loaded.dialplan.prompts {
+        prompts.insert(Prompt::from_pcm(name.as_str(), vec![0; 160]));
     }
-    Arc::new(store)
+    Arc::new(Plan {
+        dialplan: loaded.dialplan,
+        prompts,
+    })
+}
+
+/// 2026-10-12 10:00 local (+08:00), a Monday, at the simulation's start.
+fn clock(base: Instant) -> WallClock {
+    let utc = chrono::NaiveDate::from_ymd_opt(2026, 10, 12)
+        .and_then(|d| d.and_hms_opt(2, 0, 0))
+        .expect("a valid date");
+    WallClock { instant: base, utc }
 }
 
 /// One message the engine sent.
@@ -141,6 +168,10 @@ struct Sim {
 
 impl Sim {
     fn new(config: SwitchConfig) -> Sim {
+        Sim::with_plan(config, plan(&[("first-flow.toml", FIRST_FLOW)]))
+    }
+
+    fn with_plan(config: SwitchConfig, plan: Arc<Plan>) -> Sim {
         let endpoint = Endpoint::new(
             EndpointConfig {
                 via_host: ENGINE_IP.to_string(),
@@ -152,7 +183,7 @@ impl Sim {
         );
         let base = Instant::now();
         Sim {
-            switch: Switch::new(config, endpoint, prompts()),
+            switch: Switch::new(config, endpoint, plan, clock(base)),
             base,
             now: base,
             log: Vec::new(),
@@ -1591,4 +1622,140 @@ fn open_failed_gets_503() {
     sim.advance(secs(40.0));
     sim.assert_quiet();
     assert!(sim.switch.is_idle());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dialplans: the number plan, hand-overs and reloads as the caller sees them.
+// ---------------------------------------------------------------------------------------------
+
+const PLAN_V1: &str = r#"
+[unknown]
+prompts = ["unknown-number"]
+status = 404
+
+[defaults]
+operator = "operator"
+queue_fallback = "busy"
+
+[queues.general]
+name = "general"
+skill = "general"
+
+[[numbers]]
+number = "12345"
+mode = "unified"
+line = "12345"
+start = "menu"
+
+[nodes.menu]
+menu = ["menu-v1"]
+keys = { "1" = "bye-v1" }
+
+[nodes.bye-v1]
+hangup = ["bye-v1"]
+
+[nodes.operator]
+queue = "general"
+
+[nodes.busy]
+hangup = ["busy"]
+"#;
+
+/// Answers a call to 12345 on a dialplan plan and returns the leg and the first playback.
+fn answered_on_plan(sim: &mut Sim, phone: &mut Phone) -> (LegId, Vec<String>) {
+    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
+    sim.send(phone.addr, phone.invite(Some(&offer)));
+    sim.expect_response(phone, 100, "INVITE");
+    let ok = sim.expect_response(phone, 200, "INVITE");
+    phone.learn(&ok);
+    sim.send(phone.addr, phone.ack(None));
+    let media = sim.take_media();
+    (media[0].leg(), media.iter().map(show).collect())
+}
+
+#[test]
+fn unknown_number_hears_the_announcement_as_early_media_then_404() {
+    let mut sim = Sim::with_plan(config(), plan(&[("12345.toml", PLAN_V1)]));
+    let mut phone = Phone::new(7).dialling("99999");
+    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
+    sim.send(phone.addr, phone.invite(Some(&offer)));
+    sim.expect_response(&phone, 100, "INVITE");
+    let progress = sim.expect_response(&phone, 183, "INVITE");
+    assert_eq!(sdp_of(&progress).media[0].formats, ["8", "101"]);
+    let media = sim.take_media();
+    assert_eq!(
+        media.iter().map(show).collect::<Vec<_>>(),
+        [
+            "open 1",
+            "stream 1 Pcma/8 to 198.51.100.7:40000 te=Some(101) send recv",
+            "play 1 #1 [unknown-number]",
+        ]
+    );
+    sim.play_finished(LegId(1), play_id(&media[2]));
+    let refused = sim.expect_response(&phone, 404, "INVITE");
+    assert_eq!(sim.media(), ["close 1"]);
+    sim.send(phone.addr, phone.ack_failure(&refused));
+    sim.assert_quiet();
+    assert_eq!(sim.take_ended(), [(CallId(1), Ending::Refused(404))]);
+    assert_eq!(sim.switch.active_calls(), 0);
+}
+
+#[test]
+fn cancel_during_the_announcement_gets_487() {
+    let mut sim = Sim::with_plan(config(), plan(&[("12345.toml", PLAN_V1)]));
+    let mut phone = Phone::new(7).dialling("99999");
+    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
+    sim.send(phone.addr, phone.invite(Some(&offer)));
+    sim.expect_response(&phone, 100, "INVITE");
+    sim.expect_response(&phone, 183, "INVITE");
+    sim.take_media();
+    sim.send(phone.addr, phone.cancel());
+    sim.expect_response(&phone, 200, "CANCEL");
+    let cancelled = sim.expect_response(&phone, 487, "INVITE");
+    sim.send(phone.addr, phone.ack_failure(&cancelled));
+    assert_eq!(sim.media(), ["close 1"]);
+    assert_eq!(sim.take_ended(), [(CallId(1), Ending::CallerCancelled)]);
+}
+
+#[test]
+fn without_seats_a_queue_hand_over_runs_the_dialplan_fallback() {
+    let mut sim = Sim::with_plan(config(), plan(&[("12345.toml", PLAN_V1)]));
+    let mut phone = Phone::new(7);
+    let (leg, media) = answered_on_plan(&mut sim, &mut phone);
+    assert_eq!(media[2], "play 1 #1 [menu-v1] barge-in");
+    sim.digit(leg, '0');
+    let media = sim.take_media();
+    assert_eq!(
+        media.iter().map(show).collect::<Vec<_>>(),
+        ["stop 1", "play 1 #2 [busy]"],
+        "0 reaches the operator's queue, which has no seat yet"
+    );
+    sim.play_finished(leg, play_id(&media[1]));
+    sim.expect_request(&phone, "BYE");
+    assert_eq!(sim.take_ended(), [(CallId(1), Ending::FlowDone)]);
+}
+
+#[test]
+fn after_a_reload_calls_in_progress_keep_their_version() {
+    let mut sim = Sim::with_plan(config(), plan(&[("12345.toml", PLAN_V1)]));
+    let mut first = Phone::new(7);
+    let (first_leg, _) = answered_on_plan(&mut sim, &mut first);
+    let v2 = PLAN_V1.replace("-v1", "-v2");
+    sim.switch.set_plan(plan(&[("12345.toml", &v2)]));
+    let mut second = Phone::new(8);
+    let (second_leg, media) = answered_on_plan(&mut sim, &mut second);
+    assert_eq!(media[2], "play 2 #2 [menu-v2] barge-in");
+
+    sim.digit(first_leg, '1');
+    sim.digit(second_leg, '1');
+    let played: Vec<String> = sim.take_media().iter().map(show).collect();
+    assert_eq!(
+        played,
+        [
+            "stop 1",
+            "play 1 #3 [bye-v1]",
+            "stop 2",
+            "play 2 #4 [bye-v2]"
+        ]
+    );
 }

@@ -33,8 +33,8 @@ pub struct Config {
     pub media: MediaConfig,
     /// `[paths]`: where dialplans, prompts and data live.
     pub paths: PathsConfig,
-    /// `[flow]`: the built-in first call flow.
-    pub flow: FlowConfig,
+    /// `[answer]`: how new calls are answered.
+    pub answer: AnswerConfig,
     /// `[log]`: logging filter and privacy.
     pub log: LogConfig,
     /// `[shutdown]`: graceful shutdown.
@@ -237,34 +237,15 @@ impl Default for PathsConfig {
     }
 }
 
-/// `[flow]`: the built-in first call flow, used until dialplans replace it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `[answer]`: how new calls are answered (what callers hear then is the dialplans' job).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct FlowConfig {
-    /// The number (request-URI user part) the flow answers.
-    pub number: String,
-    /// Seconds to wait for the caller's next digit.
-    pub digit_timeout_s: u64,
+pub struct AnswerConfig {
     /// Milliseconds to ring (180 Ringing) before answering; 0 answers at once.
     pub ring_ms: u64,
 }
 
-impl Default for FlowConfig {
-    fn default() -> Self {
-        FlowConfig {
-            number: "12345".to_owned(),
-            digit_timeout_s: 5,
-            ring_ms: 0,
-        }
-    }
-}
-
-impl FlowConfig {
-    /// The inter-digit timeout.
-    pub fn digit_timeout(&self) -> Duration {
-        Duration::from_secs(self.digit_timeout_s)
-    }
-
+impl AnswerConfig {
     /// How long to ring before answering.
     pub fn ring(&self) -> Duration {
         Duration::from_millis(self.ring_ms)

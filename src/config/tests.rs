@@ -47,8 +47,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(c.paths.dialplans, PathBuf::from("dialplans"));
     assert_eq!(c.paths.prompts, PathBuf::from("prompts"));
     assert_eq!(c.paths.data, PathBuf::from("var"));
-    assert_eq!(c.flow.number, "12345");
-    assert_eq!(c.flow.digit_timeout(), Duration::from_secs(5));
+    assert_eq!(c.answer.ring(), Duration::ZERO);
     assert_eq!(c.log.level, "info");
     assert!(!c.log.redact_numbers);
     assert_eq!(c.shutdown.grace(), Duration::from_secs(5));
@@ -300,11 +299,10 @@ fn more_semantic_rules() {
     assert_eq!(e.len(), 2);
     assert!(e[0].starts_with("t.toml:2:21: sip.max_message_bytes: must be at most 1048576"));
     assert!(e[1].starts_with("t.toml:3:14: sip.user_agent: must be non-empty"));
-    let e = errors("[paths]\ndata = \"\"\n[flow]\nnumber = \"12 345\"\ndigit_timeout_s = 0\n");
-    assert_eq!(e.len(), 3);
+    let e = errors("[paths]\ndata = \"\"\nprompts = \"\"\n");
+    assert_eq!(e.len(), 2);
     assert!(e[0].starts_with("t.toml:2:8: paths.data: must not be empty"));
-    assert!(e[1].starts_with("t.toml:4:10: flow.number: must be a dialled number"));
-    assert!(e[2].starts_with("t.toml:5:19: flow.digit_timeout_s: must be at least 1"));
+    assert!(e[1].starts_with("t.toml:3:11: paths.prompts: must not be empty"));
 }
 
 #[test]

@@ -201,7 +201,7 @@ fn check_media(config: &Config, out: &mut Vec<Problem>) {
     }
 }
 
-/// Rules for `[paths]`, `[flow]`, `[log]` and `[shutdown]`.
+/// Rules for `[paths]`, `[log]` and `[shutdown]`.
 fn check_rest(config: &Config, out: &mut Vec<Problem>) {
     for (key, path) in [
         ("paths.dialplans", &config.paths.dialplans),
@@ -214,20 +214,6 @@ fn check_rest(config: &Config, out: &mut Vec<Problem>) {
                 "must not be empty (use \".\" for the working directory)",
             ));
         }
-    }
-    let number = &config.flow.number;
-    if number.is_empty()
-        || !number
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | '+'))
-    {
-        out.push(Problem::new(
-            "flow.number",
-            format!("must be a dialled number of digits (and * # +), got \"{number}\""),
-        ));
-    }
-    if config.flow.digit_timeout_s == 0 {
-        out.push(Problem::new("flow.digit_timeout_s", "must be at least 1"));
     }
     if let Some(message) = log_level_problem(&config.log.level) {
         out.push(Problem::new("log.level", message));

@@ -3,6 +3,7 @@
 //! One tokio task (the signalling loop) owns the switch and the UDP socket; TCP connections
 //! are tasks of their own; RTP lives on the media plane's worker threads.
 
+pub mod reload;
 pub mod tcp;
 
 use std::collections::HashMap;
@@ -14,11 +15,11 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::call::first_flow::PROMPTS;
 use crate::call::{Switch, SwitchConfig, SwitchOutput};
 use crate::config::{CodecName, Config, InbandDtmf};
+use crate::dialplan::clock::WallClock;
+use crate::dialplan::Diagnostic;
 use crate::media::plane::{InbandDtmf as PlaneInband, MediaPlane, MediaPlaneConfig};
-use crate::media::prompt::{PromptError, PromptStore};
 use crate::sdp;
 use crate::sip::endpoint::{Endpoint, EndpointConfig, Transmit};
 use crate::sip::fields::Transport;
@@ -33,17 +34,9 @@ const HOUSEKEEPING: std::time::Duration = std::time::Duration::from_secs(10);
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// Some prompt files are unusable.
-    #[error("prompts:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
-    Prompts(Vec<PromptError>),
-    /// A prompt the flow needs is missing.
-    #[error("prompt {name}.wav is missing from {dir}")]
-    MissingPrompt {
-        /// The prompt name.
-        name: String,
-        /// The prompt directory.
-        dir: String,
-    },
+    /// The dialplans (or their prompts) have errors.
+    #[error("the dialplans have errors:\n{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Dialplan(Vec<Diagnostic>),
     /// A socket could not be bound.
     #[error("cannot bind {what} {addr}: {source}")]
     Bind {
@@ -59,23 +52,13 @@ pub enum StartError {
     Media(std::io::Error),
 }
 
-/// Loads the prompt directory and checks the flow's prompts are there.
-pub fn load_prompts(config: &Config) -> Result<PromptStore, StartError> {
-    let store = PromptStore::load_dir(&config.paths.prompts).map_err(StartError::Prompts)?;
-    for name in PROMPTS {
-        if store.get(name).is_none() {
-            return Err(StartError::MissingPrompt {
-                name: name.to_string(),
-                dir: config.paths.prompts.display().to_string(),
-            });
-        }
-    }
-    Ok(store)
-}
-
 /// Runs the engine until `stop` resolves, then ends calls in progress and returns.
 pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), StartError> {
-    let prompts = Arc::new(load_prompts(&config)?);
+    let (plan, warnings) = reload::load_plan(&config).map_err(StartError::Dialplan)?;
+    for warning in &warnings {
+        warn!("{warning}");
+    }
+    let plan = Arc::new(plan);
     let listen = config.sip.listen;
     let advertised = config.sip.advertised_ip();
     let udp = match config.sip.udp {
@@ -134,9 +117,7 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
     );
     let mut switch = Switch::new(
         SwitchConfig {
-            number: config.flow.number.clone(),
-            key_wait: config.flow.digit_timeout(),
-            ring: config.flow.ring(),
+            ring: config.answer.ring(),
             max_calls: config.sip.max_calls,
             media_ip: config.media.rtp_address.unwrap_or(advertised),
             contact: Uri::sip(
@@ -156,16 +137,19 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
             redact_numbers: config.log.redact_numbers,
         },
         endpoint,
-        prompts,
+        Arc::clone(&plan),
+        WallClock::now(),
     );
     info!(
         %listen,
         udp = config.sip.udp,
         tcp = config.sip.tcp,
         rtp = ?config.media.rtp_ports(),
-        number = %config.flow.number,
+        numbers = plan.dialplan.numbers.len(),
         "hotline is answering"
     );
+    let mut reloads = reload::listen(&config.paths.data);
+    let (loaded_tx, mut loaded_rx) = mpsc::channel(4);
 
     let mut connections: HashMap<u64, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let mut buf = vec![0u8; config.sip.max_message_bytes.max(1500) + 1];
@@ -196,6 +180,24 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
             },
             Some(event) = media_rx.recv() => switch.handle_media_event(Instant::now(), event),
             _ = sleep_until(wake) => switch.handle_timeout(Instant::now()),
+            Some(request) = reloads.recv() => {
+                // Reading and checking the files happens off the signalling loop.
+                let config = config.clone();
+                let loaded_tx = loaded_tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let outcome = reload::load_plan(&config).map(|(plan, w)| (Arc::new(plan), w));
+                    let _ = loaded_tx.blocking_send((outcome, request));
+                });
+            }
+            Some((outcome, request)) = loaded_rx.recv() => {
+                reload::log_outcome(&outcome);
+                if let Ok((plan, _)) = &outcome {
+                    switch.set_plan(Arc::clone(plan));
+                }
+                if let Some(reply) = request.reply {
+                    let _ = reply.send(reload::report(&outcome));
+                }
+            }
             _ = housekeeping.tick() => {
                 switch.shrink();
                 crate::memory::release_to_os();

@@ -20,6 +20,16 @@ pub fn prompts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts")
 }
 
+/// The shipped dialplans.
+pub fn shipped_dialplans() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("dialplans")
+}
+
+/// The first call flow of the SIP-core tests as a dialplan: greeting, one key, read back, BYE.
+pub fn first_flow_dialplan() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dialplans/first-flow")
+}
+
 /// A tiny seeded xorshift64 generator.
 pub struct XorShift(pub u64);
 
@@ -91,24 +101,30 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the engine with the defaults plus `extra` TOML (full sections, e.g. `[flow]`).
+    /// Starts the engine on the first-flow dialplan with the defaults plus `extra` TOML (full
+    /// sections, e.g. `[answer]`).
     pub fn start(extra: &str) -> Engine {
         Self::start_with_ports(extra, 200)
     }
 
     /// Starts the engine with an RTP range of `rtp_ports` ports.
     pub fn start_with_ports(extra: &str, rtp_ports: u16) -> Engine {
+        Self::start_on(&first_flow_dialplan(), extra, rtp_ports)
+    }
+
+    /// Starts the engine on the dialplans in `dialplans`.
+    pub fn start_on(dialplans: &Path, extra: &str, rtp_ports: u16) -> Engine {
         // A port found free can be taken by a concurrent test before the engine binds it:
         // then try another.
         for _ in 0..5 {
-            if let Some(engine) = Self::try_start(extra, rtp_ports) {
+            if let Some(engine) = Self::try_start(dialplans, extra, rtp_ports) {
                 return engine;
             }
         }
         panic!("the engine could not bind a SIP port in 5 tries");
     }
 
-    fn try_start(extra: &str, rtp_ports: u16) -> Option<Engine> {
+    fn try_start(dialplans: &Path, extra: &str, rtp_ports: u16) -> Option<Engine> {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let (min, max) = rtp_range(rtp_ports);
@@ -120,7 +136,8 @@ impl Engine {
             format!("{media}\n{extra}")
         };
         let config = format!(
-            "[sip]\nlisten = \"127.0.0.1:{port}\"\n\n[paths]\nprompts = \"{}\"\ndata = \"{}\"\n\n{extra}\n",
+            "[sip]\nlisten = \"127.0.0.1:{port}\"\n\n[paths]\ndialplans = \"{}\"\nprompts = \"{}\"\ndata = \"{}\"\n\n{extra}\n",
+            dialplans.display(),
             prompts_dir().display(),
             dir.path().join("var").display(),
         );
@@ -196,6 +213,11 @@ impl Engine {
     /// A scratch directory that lives as long as the engine.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The engine's process id while it runs (for signals such as SIGHUP).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Sends SIGTERM and waits (bounded) for the engine to exit.
