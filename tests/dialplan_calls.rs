@@ -241,27 +241,6 @@ fn unified_12345_keys_through_the_menus_to_the_housing_fund_route() {
 }
 
 #[test]
-fn unified_12345_tax_goes_to_the_subcentre_then_the_operator() {
-    // 4 during the welcome (barge-in), 4 in the "other" menu: 税务 is passed to the tax
-    // sub-centre; trunk calls are not built yet, so its fallback (operator, the general queue)
-    // runs, then the queue's fallback. No schedule on this path.
-    let (record, _) = routed_call("12345", &[press(1500, '4'), press(3000, '4')]);
-    let line = &record.line;
-    assert_eq!(record.get("dialled"), "12345", "{line}");
-    assert_eq!(
-        record.get("path"),
-        "check-priority>welcome[4]>main-menu>other-menu[4]>topic-tax>transfer-tax[fallback]>operator[fallback]>all-busy",
-        "{line}"
-    );
-    assert_eq!(record.tags(), ["topic=tax"], "{line}");
-    assert_eq!(
-        record.handovers(),
-        ["transfer:tax", "queue:general"],
-        "{line}"
-    );
-}
-
-#[test]
 fn retired_12336_plays_its_notice_then_the_housing_menu() {
     // The notice (12336/notice, 5.06 s) is not interruptible: a 4 pressed during it is
     // ignored. 2 (不动产) comes after it, during the housing menu prompt (6.97 s).

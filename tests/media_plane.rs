@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use hotline::media::codec::Codec;
 use hotline::media::control::{DigitSource, LegId, MediaCommand, MediaEvent, StreamParams};
-use hotline::media::plane::{InbandDtmf, MediaPlane, MediaPlaneConfig};
+use hotline::media::plane::{worker_index, InbandDtmf, MediaPlane, MediaPlaneConfig};
 use hotline::media::prompt::Prompt;
 use hotline::rtp::{write_header, DtmfSender, RtpPacket};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
@@ -69,6 +69,19 @@ impl Harness {
         match self.event() {
             MediaEvent::Opened { leg: l, local } if l == LegId(leg) => local,
             other => panic!("expected Opened for leg {leg}, got {other:?}"),
+        }
+    }
+
+    /// Waits until the worker of `leg` has applied every earlier command for it (opening an
+    /// open leg is answered again); returns the other events that came first.
+    fn barrier(&mut self, leg: LegId) -> Vec<MediaEvent> {
+        self.cmd(MediaCommand::Open { leg });
+        let mut others = Vec::new();
+        loop {
+            match self.event() {
+                MediaEvent::Opened { leg: l, .. } if l == leg => return others,
+                other => others.push(other),
+            }
         }
     }
 
@@ -477,5 +490,361 @@ fn many_legs_all_stream() {
             MediaEvent::PlayFinished { .. } => finished += 1,
             other => panic!("unexpected {other:?}"),
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bridging two legs: X (PCMA) on leg A, Y (PCMU) on its partner B.
+
+/// A far end sending known audio to the engine in packets of `ptime` samples, paced by the
+/// engine's own clock: each packet it receives from its leg (one per 20 ms) lets it send 160
+/// more samples' worth. Packets carry consecutive sequence numbers and timestamps.
+struct FarEnd<'a> {
+    sock: &'a UdpSocket,
+    to: SocketAddr,
+    pt: u8,
+    ssrc: u32,
+    /// The whole encoded signal.
+    audio: Vec<u8>,
+    ptime: usize,
+    /// Samples sent so far.
+    sent: usize,
+    /// Samples the engine's clock allows beyond `sent`.
+    owed: usize,
+    seq: u16,
+}
+
+impl<'a> FarEnd<'a> {
+    fn new(sock: &'a UdpSocket, to: SocketAddr, codec: Codec, ptime: usize, pcm: &[i16]) -> Self {
+        let mut audio = vec![0u8; pcm.len()];
+        codec.encode(pcm, &mut audio);
+        FarEnd {
+            sock,
+            to,
+            pt: codec.payload_type(),
+            ssrc: 0xFA2E_0000 | u32::from(codec.payload_type()),
+            audio,
+            ptime,
+            sent: 0,
+            owed: 0,
+            seq: 1,
+        }
+    }
+
+    /// One 20 ms of the engine's clock went by: send what it allows.
+    fn tick(&mut self) {
+        self.owed += 160;
+        while self.owed >= self.ptime && !self.done() {
+            let chunk = &self.audio[self.sent..self.sent + self.ptime];
+            let pkt = rtp(
+                self.sent == 0,
+                self.pt,
+                self.seq,
+                self.sent as u32,
+                self.ssrc,
+                chunk,
+            );
+            self.sock.send_to(&pkt, self.to).unwrap();
+            self.seq = self.seq.wrapping_add(1);
+            self.sent += self.ptime;
+            self.owed -= self.ptime;
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.sent + self.ptime > self.audio.len()
+    }
+
+    /// What the other leg's far end should receive of this audio: decoded and re-encoded with
+    /// `codec`.
+    fn transcoded(&self, from: Codec, to: Codec) -> Vec<u8> {
+        self.audio
+            .iter()
+            .map(|&c| to.encode_sample(from.decode_sample(c)))
+            .collect()
+    }
+}
+
+fn is_silence(p: &Rx, codec: Codec) -> bool {
+    p.payload.iter().all(|&b| b == codec.silence_byte())
+}
+
+/// Reads `sock` until audio was seen and then `quiet` silent packets in a row (at most `max`).
+fn recv_until_quiet(sock: &UdpSocket, codec: Codec, quiet: usize, max: usize) -> Vec<Rx> {
+    let mut got = Vec::new();
+    let mut heard = false;
+    let mut silent = 0;
+    while got.len() < max {
+        let p = recv_rtp(sock);
+        if is_silence(&p, codec) {
+            silent += 1;
+        } else {
+            heard = true;
+            silent = 0;
+        }
+        got.push(p);
+        if heard && silent >= quiet {
+            break;
+        }
+    }
+    got
+}
+
+/// Where each non-silent packet's payload lies in `expected` (sample offsets), searched
+/// forward: every one must be found, each after the one before.
+fn locate(packets: &[Rx], codec: Codec, expected: &[u8]) -> Vec<usize> {
+    let mut offsets = Vec::new();
+    let mut from = 0;
+    for (i, p) in packets.iter().enumerate() {
+        if is_silence(p, codec) {
+            continue;
+        }
+        let n = p.payload.len();
+        let at = (from..(expected.len() + 1).saturating_sub(n))
+            .find(|&o| expected[o..o + n] == p.payload[..])
+            .unwrap_or_else(|| panic!("packet {i} carries audio not found after sample {from}"));
+        offsets.push(at);
+        from = at + n;
+    }
+    offsets
+}
+
+/// Drops what is already queued on `sock`.
+fn drain(sock: &UdpSocket) {
+    sock.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 2048];
+    while sock.recv_from(&mut buf).is_ok() {}
+    sock.set_nonblocking(false).unwrap();
+}
+
+/// Opens A = `LegId(n)` and B = A's partner, streams A toward X (PCMA) and B toward Y (PCMU),
+/// with telephone-event, and bridges them; returns A's and B's local addresses.
+fn bridged_pair(
+    h: &mut Harness,
+    a: LegId,
+    x: &UdpSocket,
+    y: &UdpSocket,
+) -> (SocketAddr, SocketAddr) {
+    let b = a.partner();
+    let la = h.open(a.0);
+    let lb = h.open(b.0);
+    let workers = h.plane.workers();
+    let w = worker_index(a, workers);
+    for local in [la, lb] {
+        assert_eq!(
+            usize::from(local.port() / 2) % workers,
+            w,
+            "both legs take ports of their shared worker's pool"
+        );
+    }
+    h.stream(a.0, x.local_addr().unwrap(), Codec::Pcma, Some(TE_PT), true);
+    h.stream(b.0, y.local_addr().unwrap(), Codec::Pcmu, Some(TE_PT), true);
+    h.cmd(MediaCommand::Bridge { leg: a, peer: b });
+    assert_eq!(h.barrier(a), vec![]);
+    (la, lb)
+}
+
+#[test]
+fn bridge_relays_pcma_to_pcmu_on_the_sending_legs_own_stream() {
+    let mut h = Harness::start((22000, 22029), 3, None);
+    let (x, y) = (peer_socket(), peer_socket());
+    let a = LegId(4);
+    let (la, _) = bridged_pair(&mut h, a, &x, &y);
+
+    // X sends 50 frames (1 s) of a 431 Hz tone, ptime 20, one per packet A sends it.
+    let mut far_x = FarEnd::new(&x, la, Codec::Pcma, 160, &tones(&[431.0], 8000.0, 50 * 160));
+    while !far_x.done() {
+        let from_a = recv_rtp(&x);
+        assert!(
+            is_silence(&from_a, Codec::Pcma),
+            "Y sends nothing: A is silent"
+        );
+        far_x.tick();
+    }
+    // A key press on X is A's digit and is not relayed as audio.
+    press(&x, la, '5', far_x.seq, 9000);
+    assert_eq!(
+        h.event(),
+        MediaEvent::Digit {
+            leg: a,
+            digit: '5',
+            source: DigitSource::Rfc4733
+        }
+    );
+
+    let at_y = recv_until_quiet(&y, Codec::Pcmu, 10, 500);
+    for w in at_y.windows(2) {
+        assert_continues(&w[0], &w[1]);
+    }
+    assert!(at_y.iter().all(|p| p.pt == 0 && p.payload.len() == 160));
+    let heard = locate(
+        &at_y,
+        Codec::Pcmu,
+        &far_x.transcoded(Codec::Pcma, Codec::Pcmu),
+    );
+    // Each 20 ms frame of X comes out whole, in order, from the start of the tone.
+    assert_eq!(
+        heard.first(),
+        Some(&0),
+        "the tone is relayed from its first sample"
+    );
+    assert!(
+        heard.iter().all(|o| o % 160 == 0),
+        "frames stay whole: {heard:?}"
+    );
+    assert!(
+        heard.len() >= 45,
+        "only {} of 50 frames relayed: {heard:?}",
+        heard.len()
+    );
+}
+
+#[test]
+fn bridge_relays_ptime_30_prompt_wins_unbridge_and_close_silence() {
+    let mut h = Harness::start((22100, 22129), 2, None);
+    let (x, y) = (peer_socket(), peer_socket());
+    let a = LegId(9);
+    let b = a.partner();
+    let (_, lb) = bridged_pair(&mut h, a, &x, &y);
+
+    // Y sends 1.2 s of a 1123 Hz tone in 30 ms packets (240 bytes), paced by B's packets;
+    // then the tone goes on, paced by A's packets to X.
+    let pcm = tones(&[1123.0], 8000.0, 5 * 8000);
+    let mut far_y = FarEnd::new(&y, lb, Codec::Pcmu, 240, &pcm);
+    while far_y.sent < 40 * 240 {
+        recv_rtp(&y);
+        far_y.tick();
+    }
+    let expected = far_y.transcoded(Codec::Pcmu, Codec::Pcma);
+    let at_x = recv_until_quiet(&x, Codec::Pcma, 10, 500);
+    for w in at_x.windows(2) {
+        assert_continues(&w[0], &w[1]);
+    }
+    assert!(at_x.iter().all(|p| p.pt == 8 && p.payload.len() == 160));
+    let heard = locate(&at_x, Codec::Pcma, &expected[..40 * 240]);
+    assert_eq!(
+        heard.first(),
+        Some(&0),
+        "Y's audio is relayed from its first sample"
+    );
+    assert!(
+        heard.len() >= 54,
+        "only {} of 60 frames relayed: {heard:?}",
+        heard.len()
+    );
+    assert!(
+        heard.windows(2).all(|w| w[1] == w[0] + 160),
+        "Y's audio is relayed without a gap: {heard:?}"
+    );
+
+    // A prompt on A wins over Y's audio; Y's audio comes back after it.
+    let prompt = loud_prompt("menu", 10);
+    h.cmd(MediaCommand::Play {
+        leg: a,
+        play: 5,
+        prompts: vec![Arc::clone(&prompt)],
+        barge_in: false,
+    });
+    let mut seen = Vec::new();
+    let mut after_prompt = 0;
+    while after_prompt < 5 {
+        assert!(seen.len() < 200, "prompt or relayed audio missing");
+        let p = recv_rtp(&x);
+        far_y.tick();
+        if prompt.frame(Codec::Pcma, 0) == Some(&p.payload[..]) || !seen.is_empty() {
+            let k = seen.len();
+            match prompt.frame(Codec::Pcma, k) {
+                Some(frame) => assert_eq!(p.payload, frame, "prompt frame {k}"),
+                None if !is_silence(&p, Codec::Pcma) => after_prompt += 1,
+                None => {}
+            }
+            seen.push(p);
+        }
+    }
+    assert_eq!(h.event(), MediaEvent::PlayFinished { leg: a, play: 5 });
+    // In order, and Y's audio only (locate panics on anything else).
+    let resumed = locate(&seen[10..], Codec::Pcma, &expected[40 * 240..]);
+    assert!(resumed.len() >= 5);
+
+    // Unbridged (from B's side): X hears silence while Y still talks.
+    h.cmd(MediaCommand::Unbridge { leg: b });
+    h.barrier(a);
+    drain(&x);
+    for _ in 0..20 {
+        let p = recv_rtp(&x);
+        far_y.tick();
+        assert!(is_silence(&p, Codec::Pcma), "audio relayed after Unbridge");
+    }
+
+    // Bridged again, then B closes: A's bridge goes with it, even when a new leg with B's id
+    // takes B's place and hears Y.
+    h.cmd(MediaCommand::Bridge { leg: b, peer: a });
+    h.barrier(a);
+    let mut relayed = false;
+    for _ in 0..50 {
+        let p = recv_rtp(&x);
+        far_y.tick();
+        if !is_silence(&p, Codec::Pcma) {
+            relayed = true;
+            break;
+        }
+    }
+    assert!(relayed, "no audio relayed after bridging again");
+    h.cmd(MediaCommand::Close { leg: b });
+    let lb2 = h.open(b.0);
+    h.stream(b.0, y.local_addr().unwrap(), Codec::Pcmu, Some(TE_PT), true);
+    h.barrier(a);
+    far_y.to = lb2;
+    drain(&x);
+    for _ in 0..20 {
+        let p = recv_rtp(&x);
+        far_y.tick();
+        assert!(
+            is_silence(&p, Codec::Pcma),
+            "audio relayed after the peer closed"
+        );
+    }
+    // The new B bridges like any leg.
+    h.cmd(MediaCommand::Bridge { leg: a, peer: b });
+    h.barrier(a);
+    let mut relayed = false;
+    for _ in 0..50 {
+        let p = recv_rtp(&x);
+        far_y.tick();
+        if !is_silence(&p, Codec::Pcma) {
+            relayed = true;
+            break;
+        }
+    }
+    assert!(relayed, "no audio relayed from the new B");
+}
+
+#[test]
+fn bridges_of_unknown_or_far_legs_are_ignored() {
+    let mut h = Harness::start((22200, 22219), 2, None);
+    let (x1, x2) = (peer_socket(), peer_socket());
+    let l1 = h.open(1);
+    h.open(2);
+    h.stream(1, x1.local_addr().unwrap(), Codec::Pcma, None, true);
+    h.stream(2, x2.local_addr().unwrap(), Codec::Pcma, None, true);
+    // Legs 1 and 2 live on different workers; 99 was never opened; a leg cannot hear itself.
+    for (leg, peer) in [(1, 2), (1, 99), (99, 1), (1, 1)] {
+        let cmd = MediaCommand::Bridge {
+            leg: LegId(leg),
+            peer: LegId(peer),
+        };
+        h.plane.command(cmd).unwrap();
+    }
+    h.cmd(MediaCommand::Unbridge { leg: LegId(77) });
+    h.cmd(MediaCommand::Unbridge { leg: LegId(1) });
+    // Both workers are alive, and what X1 says to leg 1 goes nowhere.
+    assert_eq!(h.barrier(LegId(1)), vec![]);
+    assert_eq!(h.barrier(LegId(2)), vec![]);
+    drain(&x2);
+    let mut far = FarEnd::new(&x1, l1, Codec::Pcma, 160, &tones(&[700.0], 8000.0, 8000));
+    for _ in 0..25 {
+        assert!(is_silence(&recv_rtp(&x1), Codec::Pcma));
+        assert!(is_silence(&recv_rtp(&x2), Codec::Pcma));
+        far.tick();
     }
 }

@@ -11,6 +11,7 @@ use crate::sip::endpoint::{ClientTxnId, ServerTxnId};
 use crate::sip::message::Request;
 use crate::sip::peer::Peer;
 
+use super::trunk_leg::TrunkLeg;
 use crate::dialplan::navigation::Navigation;
 use crate::dialplan::Plan;
 
@@ -38,6 +39,8 @@ pub enum Phase {
 pub enum Ending {
     /// The caller sent BYE.
     CallerHungUp,
+    /// The sub-centre the call was passed to hung up.
+    SubCentreHungUp,
     /// The caller cancelled before the answer.
     CallerCancelled,
     /// The dialplan hung up.
@@ -117,6 +120,8 @@ pub struct Caller {
     pub nav: Option<Navigation>,
     /// Where the dialplan handed the call (`queue general`, `transfer tax`), in order.
     pub handovers: Vec<String>,
+    /// The leg toward a sub-centre, while the call is passed to one.
+    pub trunk: Option<TrunkLeg>,
     /// The playback whose end the flow waits for.
     pub current_play: Option<u64>,
     /// Our BYE, while it is outstanding.
@@ -125,4 +130,14 @@ pub struct Caller {
     pub reinvite: Option<Reinvite>,
     /// When the INVITE arrived.
     pub arrived: Instant,
+}
+
+impl Caller {
+    /// The number the caller dialled, when it is a declared one.
+    pub fn dialled(&self) -> Option<String> {
+        match &self.route {
+            CallRoute::Number { dialled, .. } => Some(dialled.clone()),
+            CallRoute::Announce { .. } => None,
+        }
+    }
 }

@@ -4,6 +4,7 @@ pub mod caller;
 pub mod switch;
 #[cfg(test)]
 mod switch_tests;
+pub mod trunk_leg;
 
 pub use caller::{CallId, Ending, Phase};
 pub use switch::{Switch, SwitchConfig, SwitchOutput};

@@ -29,6 +29,8 @@ use crate::sip::message::{HeaderName, Method, Request, Response};
 use crate::sip::peer::Peer;
 use crate::sip::uri::Uri;
 
+mod trunk;
+
 /// Methods the engine implements (the Allow header).
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
 
@@ -62,6 +64,7 @@ pub enum SwitchOutput {
 enum Wake {
     Answer(CallId),
     Flow(CallId),
+    Trunk(CallId),
 }
 
 /// The call controller.
@@ -74,6 +77,7 @@ pub struct Switch {
     by_dialog: HashMap<DialogId, CallId>,
     by_invite: HashMap<ServerTxnId, CallId>,
     by_bye: HashMap<ClientTxnId, CallId>,
+    by_trunk_invite: HashMap<ClientTxnId, CallId>,
     wakes: Deadlines<Wake>,
     media: VecDeque<MediaCommand>,
     ended: Vec<(CallId, Ending)>,
@@ -99,6 +103,7 @@ impl Switch {
             by_dialog: HashMap::new(),
             by_invite: HashMap::new(),
             by_bye: HashMap::new(),
+            by_trunk_invite: HashMap::new(),
             wakes: Deadlines::new(),
             media: VecDeque::new(),
             ended: Vec::new(),
@@ -121,12 +126,21 @@ impl Switch {
 
     /// Feeds an event from the media plane.
     pub fn handle_media_event(&mut self, now: Instant, event: MediaEvent) {
+        let partner = |leg: LegId| leg != leg.call_leg();
         match event {
+            MediaEvent::Opened { leg, local } if partner(leg) => {
+                self.trunk_opened(now, CallId(leg.call_leg().0), local.port())
+            }
+            MediaEvent::OpenFailed { leg } if partner(leg) => {
+                self.trunk_failed(now, CallId(leg.call_leg().0), "no-rtp-port")
+            }
             MediaEvent::Opened { leg, local } => self.leg_opened(now, CallId(leg.0), local.port()),
             MediaEvent::OpenFailed { leg } => {
                 warn!(leg = leg.0, "no RTP port for a new call");
                 self.refuse_pending(now, CallId(leg.0), 503);
             }
+            // Keys from the far end of a bridge are not the caller's.
+            MediaEvent::Digit { leg, .. } if partner(leg) => {}
             MediaEvent::Digit { leg, digit, source } => {
                 self.digit(now, CallId(leg.0), digit, source)
             }
@@ -146,8 +160,8 @@ impl Switch {
                 }
             }
             MediaEvent::Timeout { leg } => {
-                info!(leg = leg.0, "no RTP from the caller: hanging up");
-                self.hang_up(now, CallId(leg.0), Ending::MediaTimeout);
+                info!(leg = leg.0, "no RTP on a leg: hanging up");
+                self.hang_up(now, CallId(leg.call_leg().0), Ending::MediaTimeout);
             }
         }
         self.process_sip_events(now);
@@ -159,6 +173,7 @@ impl Switch {
         while let Some(wake) = self.wakes.pop_due(now) {
             match wake {
                 Wake::Answer(id) => self.answer(now, id),
+                Wake::Trunk(id) => self.trunk_ring_timeout(now, id),
                 Wake::Flow(id) => {
                     let nav = self.calls.get_mut(&id).and_then(|c| c.nav.as_mut());
                     if let Some(nav) = nav {
@@ -216,6 +231,7 @@ impl Switch {
         crate::memory::shrink_sparse(&mut self.by_dialog);
         crate::memory::shrink_sparse(&mut self.by_invite);
         crate::memory::shrink_sparse(&mut self.by_bye);
+        crate::memory::shrink_sparse(&mut self.by_trunk_invite);
         self.wakes.shrink();
         self.media.shrink_to_fit();
     }
@@ -250,14 +266,18 @@ impl Switch {
                     }
                 }
                 SipEvent::Response { txn, response } => {
-                    if response.status >= 200 {
+                    if let Some(&id) = self.by_trunk_invite.get(&txn) {
+                        self.trunk_response(now, id, response);
+                    } else if response.status >= 200 {
                         if let Some(id) = self.by_bye.remove(&txn) {
                             self.finish(id);
                         }
                     }
                 }
                 SipEvent::ClientTimeout { txn } => {
-                    if let Some(id) = self.by_bye.remove(&txn) {
+                    if let Some(&id) = self.by_trunk_invite.get(&txn) {
+                        self.trunk_failed(now, id, "timeout");
+                    } else if let Some(id) = self.by_bye.remove(&txn) {
                         self.finish(id);
                     }
                 }
@@ -401,6 +421,7 @@ impl Switch {
                 caller,
                 nav: None,
                 handovers: Vec::new(),
+                trunk: None,
                 current_play: None,
                 bye: None,
                 reinvite: None,
@@ -567,6 +588,10 @@ impl Switch {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        let trunk_side = call.trunk.as_ref().and_then(|t| t.dialog.as_ref());
+        if trunk_side.is_some_and(|d| d.id == dialog) {
+            return self.trunk_acked(now, id);
+        }
         if call.phase == Phase::Talking {
             return self.reinvite_acked(now, id, ack);
         }
@@ -630,6 +655,14 @@ impl Switch {
         let Some(call) = self.calls.get_mut(&id) else {
             return self.reply(now, txn, &request, 481);
         };
+        if let Some(trunk) = call.trunk.as_mut() {
+            if let Some(state) = trunk.dialog.as_mut().filter(|d| d.id == dialog) {
+                if let Ok(SequenceCheck::OutOfOrder) = state.check_sequence(&request) {
+                    return self.reply(now, txn, &request, 500);
+                }
+                return self.trunk_request(now, id, txn, request);
+            }
+        }
         // Our 2xx responses still waiting for their ACK.
         let unacked = [
             (call.phase == Phase::Answering).then_some(call.invite_txn),
@@ -649,7 +682,7 @@ impl Switch {
                     self.endpoint.ack_received(now, invite);
                 }
                 info!(call = id.0, "caller hung up");
-                self.end(id, Ending::CallerHungUp);
+                self.end(now, id, Ending::CallerHungUp);
             }
             Method::Invite => self.reinvite(now, id, txn, request),
             Method::Info => self.info(now, id, txn, &request),
@@ -799,16 +832,11 @@ impl Switch {
                     }
                 }
                 Action::Transfer { subcentre } => {
-                    let name = call.plan.dialplan.subcentres.get(subcentre.0 as usize);
-                    let name = name.map_or("?", |s| s.name.as_str());
-                    info!(
-                        call = id.0,
-                        subcentre = name,
-                        "transfer: trunk calls not built yet"
-                    );
-                    call.handovers.push(format!("transfer:{name}"));
-                    if let Some(nav) = call.nav.as_mut() {
-                        actions.extend(nav.on_transfer_failed(now));
+                    if !self.start_trunk(now, id, subcentre) {
+                        let nav = self.calls.get_mut(&id).and_then(|c| c.nav.as_mut());
+                        if let Some(nav) = nav {
+                            actions.extend(nav.on_transfer_failed(now));
+                        }
                     }
                 }
             }
@@ -833,7 +861,7 @@ impl Switch {
         } else {
             Ending::Refused(status)
         };
-        self.end(id, ending);
+        self.end(now, id, ending);
     }
 
     /// Sends BYE; the call ends when it is answered or times out.
@@ -845,7 +873,7 @@ impl Switch {
             return;
         }
         let Some(dialog) = call.dialog.as_mut() else {
-            return self.end(id, why);
+            return self.end(now, id, why);
         };
         let mut bye = dialog.request(Method::Bye);
         if let Ending::MediaTimeout = why {
@@ -855,6 +883,7 @@ impl Switch {
         call.phase = Phase::HangingUp;
         let peer = call.peer;
         let leg = call.leg;
+        self.end_trunk(now, id);
         self.media.push_back(MediaCommand::Close { leg });
         self.record_end(id, why);
         match self.endpoint.send_request(now, bye, peer) {
@@ -874,7 +903,8 @@ impl Switch {
     }
 
     /// Ends a call now (the caller hung up, or it never got answered).
-    fn end(&mut self, id: CallId, why: Ending) {
+    fn end(&mut self, now: Instant, id: CallId, why: Ending) {
+        self.end_trunk(now, id);
         if let Some(call) = self.calls.get(&id) {
             // After our BYE the leg is closed and the ending recorded already (BYE glare).
             if call.phase != Phase::HangingUp {
@@ -939,6 +969,7 @@ impl Switch {
     }
 
     fn forget(&mut self, id: CallId) {
+        self.drop_trunk(id);
         let Some(call) = self.calls.remove(&id) else {
             return;
         };
@@ -954,6 +985,7 @@ impl Switch {
         }
         self.wakes.clear(&Wake::Answer(id));
         self.wakes.clear(&Wake::Flow(id));
+        self.wakes.clear(&Wake::Trunk(id));
     }
 }
 

@@ -120,11 +120,15 @@ fn summary(message: &Message) -> String {
 
 /// A media command as one readable line.
 fn show(command: &MediaCommand) -> String {
+    let leg = |leg: &LegId| match *leg == leg.call_leg() {
+        true => leg.0.to_string(),
+        false => format!("{}'", leg.call_leg().0),
+    };
     match command {
-        MediaCommand::Open { leg } => format!("open {}", leg.0),
-        MediaCommand::Stream { leg, params } => format!(
+        MediaCommand::Open { leg: l } => format!("open {}", leg(l)),
+        MediaCommand::Stream { leg: l, params } => format!(
             "stream {} {:?}/{} to {} te={:?}{}{}",
-            leg.0,
+            leg(l),
             params.codec,
             params.payload_type,
             params.remote,
@@ -146,8 +150,10 @@ fn show(command: &MediaCommand) -> String {
                 if *barge_in { " barge-in" } else { "" }
             )
         }
-        MediaCommand::StopPlay { leg } => format!("stop {}", leg.0),
-        MediaCommand::Close { leg } => format!("close {}", leg.0),
+        MediaCommand::StopPlay { leg: l } => format!("stop {}", leg(l)),
+        MediaCommand::Close { leg: l } => format!("close {}", leg(l)),
+        MediaCommand::Bridge { leg: l, peer } => format!("bridge {} {}", leg(l), leg(peer)),
+        MediaCommand::Unbridge { leg: l } => format!("unbridge {}", leg(l)),
     }
 }
 
@@ -201,7 +207,8 @@ impl Sim {
 
     /// The port the fake media plane binds for `leg`.
     fn rtp_port(leg: LegId) -> u16 {
-        30_000 + 2 * leg.0 as u16
+        let partner = if leg == leg.call_leg() { 0 } else { 1000 };
+        30_000 + partner + 2 * leg.call_leg().0 as u16
     }
 
     /// Drains the switch; the fake media plane answers `Open` when `auto_open`.
@@ -1758,4 +1765,267 @@ fn after_a_reload_calls_in_progress_keep_their_version() {
             "play 2 #4 [bye-v2]"
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sub-centres: the call's second leg toward a trunk.
+// ---------------------------------------------------------------------------------------------
+
+const PLAN_TRUNK: &str = r#"
+[defaults]
+operator = "operator"
+queue_fallback = "busy"
+
+[queues.general]
+
+[subcentres.tax]
+trunk = "198.51.100.9:5062"
+number = "12366"
+
+[[numbers]]
+number = "12366"
+mode = "subcentre"
+line = "tax"
+subcentre = "tax"
+
+[[numbers]]
+number = "12345"
+mode = "unified"
+line = "12345"
+start = "operator"
+
+[nodes.operator]
+queue = "general"
+
+[nodes.busy]
+hangup = ["busy"]
+"#;
+
+/// The sub-centre's PBX at 198.51.100.9:5062.
+fn pbx() -> Phone {
+    Phone::new(9)
+}
+
+/// The PBX's response to the engine's INVITE, tagged, with an SDP answer when 2xx.
+fn pbx_reply(invite: &Request, status: u16) -> Vec<u8> {
+    let mut response = Response::to(invite, status);
+    let to = invite
+        .headers
+        .get(&HeaderName::To)
+        .unwrap_or("")
+        .to_string();
+    response
+        .headers
+        .set(HeaderName::To, format!("{to};tag=pbx"));
+    response
+        .headers
+        .push(HeaderName::Contact, "<sip:pbx@198.51.100.9:5062>");
+    if status == 200 {
+        response
+            .headers
+            .push(HeaderName::ContentType, "application/sdp");
+        response.body = b"v=0\r\no=pbx 1 1 IN IP4 198.51.100.9\r\ns=-\r\nc=IN IP4 198.51.100.9\r\n\
+t=0 0\r\nm=audio 41000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\n"
+            .to_vec();
+    }
+    Message::Response(response).to_bytes()
+}
+
+/// A call to 12366 answered by the engine, whose INVITE then goes to the PBX.
+fn passed_to_the_pbx(sim: &mut Sim, caller: &mut Phone) -> Request {
+    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
+    sim.send(caller.addr, caller.invite(Some(&offer)));
+    sim.expect_response(caller, 100, "INVITE");
+    let ok = sim.expect_response(caller, 200, "INVITE");
+    caller.learn(&ok);
+    sim.send(caller.addr, caller.ack(None));
+    let invite = sim.expect_request(&pbx(), "INVITE");
+    assert_eq!(invite.uri.user.as_deref(), Some("12366"));
+    let from = invite.from_header().unwrap();
+    assert_eq!(
+        from.uri.user.as_deref(),
+        Some("13800000000"),
+        "the caller's number"
+    );
+    let offer = SessionDescription::parse(&invite.body).unwrap();
+    assert_eq!(offer.media[0].port, Sim::rtp_port(LegId(1).partner()));
+    assert_eq!(
+        sim.media(),
+        [
+            "open 1",
+            "stream 1 Pcma/8 to 198.51.100.7:40000 te=Some(101) send recv",
+            "open 1'",
+        ]
+    );
+    invite
+}
+
+/// The PBX's in-dialog request after it answered `invite`.
+fn pbx_request(invite: &Request, method: &str, seq: u32) -> String {
+    let to = invite.headers.get(&HeaderName::To).unwrap_or("");
+    let from = invite.headers.get(&HeaderName::From).unwrap_or("");
+    format!(
+        "{method} sip:hotline@192.0.2.1:5060 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 198.51.100.9:5062;branch=z9hG4bK-pbx-{seq}\r\n\
+         From: {to};tag=pbx\r\nTo: {from}\r\nCall-ID: {}\r\nCSeq: {seq} {method}\r\n\
+         Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        invite.call_id().unwrap()
+    )
+}
+
+#[test]
+fn a_subcentre_number_is_bridged_to_the_trunk_and_ends_with_it() {
+    let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", PLAN_TRUNK)]));
+    let mut caller = Phone::new(7).dialling("12366");
+    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    sim.send(pbx().addr, pbx_reply(&invite, 180));
+    sim.assert_quiet();
+    sim.send(pbx().addr, pbx_reply(&invite, 200));
+    let ack = sim.expect_request(&pbx(), "ACK");
+    assert_eq!(ack.uri.to_string(), "sip:pbx@198.51.100.9:5062");
+    assert_eq!(
+        sim.media(),
+        [
+            "stream 1' Pcmu/0 to 198.51.100.9:41000 te=Some(101) send recv",
+            "stop 1",
+            "bridge 1 1'",
+        ]
+    );
+    sim.send(pbx().addr, pbx_reply(&invite, 200));
+    sim.expect_request(&pbx(), "ACK");
+    sim.assert_quiet();
+
+    sim.send(pbx().addr, pbx_request(&invite, "BYE", 1));
+    sim.expect_response(&pbx(), 200, "BYE");
+    sim.expect_request(&caller, "BYE");
+    assert_eq!(sim.media(), ["close 1'", "close 1"]);
+    assert_eq!(sim.take_ended(), [(CallId(1), Ending::SubCentreHungUp)]);
+}
+
+#[test]
+fn the_caller_hanging_up_ends_the_trunk_leg_with_bye() {
+    let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", PLAN_TRUNK)]));
+    let mut caller = Phone::new(7).dialling("12366");
+    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    sim.send(pbx().addr, pbx_reply(&invite, 200));
+    sim.expect_request(&pbx(), "ACK");
+    sim.take_media();
+    sim.send(caller.addr, caller.in_dialog("BYE", None));
+    sim.expect_response(&caller, 200, "BYE");
+    let bye = sim.expect_request(&pbx(), "BYE");
+    assert_eq!(bye.to_header().unwrap().tag(), Some("pbx"));
+    assert_eq!(sim.media(), ["close 1'", "close 1"]);
+    assert_eq!(sim.take_ended(), [(CallId(1), Ending::CallerHungUp)]);
+}
+
+#[test]
+fn a_busy_subcentre_sends_the_caller_to_the_fallback() {
+    let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", PLAN_TRUNK)]));
+    let mut caller = Phone::new(7).dialling("12366");
+    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    sim.send(pbx().addr, pbx_reply(&invite, 486));
+    sim.expect_request(&pbx(), "ACK");
+    assert_eq!(
+        sim.media(),
+        ["close 1'", "play 1 #1 [busy]"],
+        "operator, whose queue has no seat yet, then its fallback"
+    );
+}
+
+#[test]
+fn a_subcentre_that_only_rings_is_cancelled_and_the_caller_goes_on() {
+    let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", PLAN_TRUNK)]));
+    let mut caller = Phone::new(7).dialling("12366");
+    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    sim.send(pbx().addr, pbx_reply(&invite, 180));
+    sim.advance(secs(29.9));
+    sim.assert_quiet();
+    sim.advance(secs(0.1));
+    let cancel = sim.expect_request(&pbx(), "CANCEL");
+    assert_eq!(cancel.cseq().unwrap().seq, 1);
+    assert_eq!(sim.media(), ["close 1'", "play 1 #1 [busy]"]);
+    sim.send(pbx().addr, pbx().reply(&cancel, 200));
+    sim.send(pbx().addr, pbx_reply(&invite, 487));
+    sim.expect_request(&pbx(), "ACK");
+    sim.assert_quiet();
+}
+
+#[test]
+fn a_challenging_subcentre_gets_the_invite_again_with_credentials() {
+    let with_credentials = PLAN_TRUNK.replace(
+        "trunk = \"198.51.100.9:5062\"",
+        "trunk = \"198.51.100.9:5062\"\nusername = \"hotline\"\npassword = \"secret\"",
+    );
+    let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", &with_credentials)]));
+    let mut caller = Phone::new(7).dialling("12366");
+    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    let mut challenge = Response::to(&invite, 407);
+    let to = invite
+        .headers
+        .get(&HeaderName::To)
+        .unwrap_or("")
+        .to_string();
+    challenge
+        .headers
+        .set(HeaderName::To, format!("{to};tag=pbx"));
+    challenge.headers.push(
+        HeaderName::Other("Proxy-Authenticate".into()),
+        "Digest realm=\"tax\", nonce=\"n0nce\", qop=\"auth\"",
+    );
+    sim.send(pbx().addr, Message::Response(challenge).to_bytes());
+    sim.expect_request(&pbx(), "ACK");
+    let again = sim.expect_request(&pbx(), "INVITE");
+    assert_eq!(again.cseq().unwrap().seq, 2);
+    assert_eq!(again.call_id().unwrap(), invite.call_id().unwrap());
+    assert_eq!(
+        again.from_header().unwrap().tag(),
+        invite.from_header().unwrap().tag()
+    );
+    let auth = again
+        .headers
+        .get(&HeaderName::Other("Proxy-Authorization".into()))
+        .expect("credentials");
+    for part in [
+        "username=\"hotline\"",
+        "realm=\"tax\"",
+        "nonce=\"n0nce\"",
+        "uri=\"sip:12366@198.51.100.9:5062\"",
+        "qop=auth",
+    ] {
+        assert!(auth.contains(part), "{part} in {auth}");
+    }
+    sim.send(pbx().addr, pbx_reply(&again, 200));
+    let ack = sim.expect_request(&pbx(), "ACK");
+    assert_eq!(
+        ack.cseq().unwrap().seq,
+        2,
+        "the ACK repeats the INVITE's CSeq"
+    );
+    assert!(sim.media().contains(&"bridge 1 1'".to_string()));
+}
+
+#[test]
+fn a_closed_subcentre_is_not_called_and_the_caller_goes_on() {
+    // The simulation's clock reads Monday 10:00; this sub-centre only works nights.
+    let night_only = PLAN_TRUNK.replacen(
+        "number = \"12366\"\n",
+        "number = \"12366\"\nalways_open = false\nschedule = \"night\"\n\n[schedules.night]\nhours = [\"mon-sun 22:00-06:00\"]\n",
+        1,
+    );
+    let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", &night_only)]));
+    let mut caller = Phone::new(7).dialling("12366");
+    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
+    sim.send(caller.addr, caller.invite(Some(&offer)));
+    sim.expect_response(&caller, 100, "INVITE");
+    let ok = sim.expect_response(&caller, 200, "INVITE");
+    caller.learn(&ok);
+    sim.send(caller.addr, caller.ack(None));
+    let media = sim.media();
+    assert_eq!(media.last().map(String::as_str), Some("play 1 #1 [busy]"));
+    assert!(
+        !media.iter().any(|m| m.contains("1'")),
+        "no trunk leg: {media:?}"
+    );
+    sim.assert_quiet();
 }

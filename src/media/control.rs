@@ -9,8 +9,27 @@ use super::codec::Codec;
 use super::prompt::Prompt;
 
 /// One RTP leg of a call (a caller, a seat, a trunk side).
+///
+/// A call's first leg (the caller) has the top bit clear; its second leg (the trunk or seat it
+/// is bridged to) is the same number with [`LegId::PARTNER`] set, so the media plane can place
+/// both on the same worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LegId(pub u64);
+
+impl LegId {
+    /// The bit that marks a call's second leg.
+    pub const PARTNER: u64 = 1 << 63;
+
+    /// The call's second leg: this id with [`LegId::PARTNER`] set.
+    pub fn partner(self) -> LegId {
+        LegId(self.0 | LegId::PARTNER)
+    }
+
+    /// The call's first leg: this id with [`LegId::PARTNER`] cleared.
+    pub fn call_leg(self) -> LegId {
+        LegId(self.0 & !LegId::PARTNER)
+    }
+}
 
 /// What the peer agreed to in SDP, as the media plane needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,8 +91,22 @@ pub enum MediaCommand {
         /// The leg.
         leg: LegId,
     },
-    /// Release the leg and its port.
+    /// Release the leg and its port (a bridged leg is unbridged first, its peer goes silent).
     Close {
+        /// The leg.
+        leg: LegId,
+    },
+    /// Relay audio both ways between two legs of one worker (see [`LegId::partner`]): what
+    /// arrives on `leg` is sent on `peer` and the other way round, transcoded when their codecs
+    /// differ. Either leg's earlier bridge is dissolved first.
+    Bridge {
+        /// One leg (routes the command).
+        leg: LegId,
+        /// The other leg.
+        peer: LegId,
+    },
+    /// Dissolve the bridge of `leg`, both directions (silence follows on both legs).
+    Unbridge {
         /// The leg.
         leg: LegId,
     },
@@ -87,7 +120,9 @@ impl MediaCommand {
             | MediaCommand::Stream { leg, .. }
             | MediaCommand::Play { leg, .. }
             | MediaCommand::StopPlay { leg }
-            | MediaCommand::Close { leg } => *leg,
+            | MediaCommand::Close { leg }
+            | MediaCommand::Bridge { leg, .. }
+            | MediaCommand::Unbridge { leg } => *leg,
         }
     }
 }
@@ -128,4 +163,23 @@ pub enum MediaEvent {
         /// The leg.
         leg: LegId,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partner_sets_and_call_leg_clears_the_top_bit() {
+        let a = LegId(42);
+        assert_eq!(a.partner(), LegId(42 | 1 << 63));
+        assert_eq!(a.partner().call_leg(), a);
+        assert_eq!(a.call_leg(), a);
+        assert_eq!(a.partner().partner(), a.partner());
+        assert_ne!(a.partner(), a);
+        let peer = a.partner();
+        let bridge = MediaCommand::Bridge { leg: a, peer };
+        assert_eq!(bridge.leg(), a);
+        assert_eq!(MediaCommand::Unbridge { leg: peer }.leg(), peer);
+    }
 }

@@ -1,8 +1,9 @@
-//! One RTP leg as a worker holds it: socket, outgoing stream state, playback, DTMF detection,
-//! symmetric-RTP latching and the media timeout.
+//! One RTP leg as a worker holds it: socket, outgoing stream state, playback, relayed audio
+//! from a bridged peer, DTMF detection, symmetric-RTP latching and the media timeout.
 //!
-//! Nothing here allocates per packet: the worker lends its send and receive buffers, and the
-//! detectors are plain fixed-size values inside the leg.
+//! Nothing here allocates per packet: the worker lends its send and receive buffers, the
+//! detectors are plain fixed-size values inside the leg, and a bridged leg's relay FIFO is
+//! allocated once when it is bridged.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use super::control::{DigitSource, LegId, MediaEvent, StreamParams};
 use super::dtmf_tone::DtmfToneDetector;
 use super::plane::InbandDtmf;
 use super::prompt::Prompt;
+use super::relay::{Relay, SampleFifo};
 use crate::rtp::{is_rtcp, write_header, DtmfReceiver, RtpPacket, RTP_HEADER_LEN};
 
 /// Samples (and RTP timestamp units) in one 20 ms G.711 frame.
@@ -108,6 +110,8 @@ pub struct Leg {
     marker: bool,
     playback: Option<Playback>,
     rfc4733: DtmfReceiver,
+    /// The bridge to a peer leg and the audio from it waiting to be sent, when bridged.
+    relay: Option<Relay>,
     /// The Goertzel detector, when in-band detection is on for this leg.
     tones: Option<DtmfToneDetector>,
     /// When RTP last arrived from the peer (or the stream started or resumed).
@@ -140,6 +144,7 @@ impl Leg {
             marker: true,
             playback: None,
             rfc4733: DtmfReceiver::new(),
+            relay: None,
             tones: None,
             last_rx: now,
             timed_out: false,
@@ -188,7 +193,13 @@ impl Leg {
     }
 
     /// Replaces the playback (an empty list finishes with the leg's next packet).
+    ///
+    /// A prompt wins over relayed audio: what was waiting is dropped, and what arrives while
+    /// it plays is discarded.
     pub fn play(&mut self, play: u64, prompts: Vec<Arc<Prompt>>, barge_in: bool) {
+        if let Some(relay) = self.relay.as_mut() {
+            relay.fifo.clear();
+        }
         self.playback = Some(Playback {
             play,
             prompts,
@@ -208,9 +219,41 @@ impl Leg {
         self.playback.is_some()
     }
 
-    /// One pacing tick: sends one packet (prompt frame or silence) when the stream is started
-    /// and may send, after `skipped` whole 20 ms cycles were missed (their timestamps are
-    /// skipped too).
+    /// Bridges the leg to `peer` (in slot `peer_slot` of the same worker): audio received on
+    /// the peer will be sent on this leg. Allocates the relay FIFO.
+    pub fn bridge(&mut self, peer: LegId, peer_slot: usize) {
+        self.relay = Some(Relay::new(peer, peer_slot));
+    }
+
+    /// Dissolves this leg's side of its bridge; returns the peer it had.
+    pub fn unbridge(&mut self) -> Option<LegId> {
+        self.relay.take().map(|r| r.peer)
+    }
+
+    /// The peer leg and its slot, when bridged.
+    pub fn bridged_to(&self) -> Option<(LegId, usize)> {
+        self.relay.as_ref().map(|r| (r.peer, r.peer_slot))
+    }
+
+    /// Where the peer's received audio goes: this leg's relay FIFO, when the leg is bridged
+    /// and will send it (stream started, may send, no prompt playing). Otherwise the FIFO is
+    /// emptied, so held or prompted legs never accumulate stale audio.
+    pub fn relay_sink(&mut self) -> Option<&mut SampleFifo> {
+        let accepting = self.params.is_some_and(|p| p.send)
+            && is_usable(self.remote)
+            && self.playback.is_none();
+        let relay = self.relay.as_mut()?;
+        if accepting {
+            Some(&mut relay.fifo)
+        } else {
+            relay.fifo.clear();
+            None
+        }
+    }
+
+    /// One pacing tick: sends one packet (prompt frame, else a relayed frame from the bridged
+    /// peer, else silence) when the stream is started and may send, after `skipped` whole
+    /// 20 ms cycles were missed (their timestamps are skipped too).
     ///
     /// Playback advances only with packets actually sent, so a held leg resumes its prompt
     /// where it stopped. Returns whether a packet was handed to the kernel.
@@ -238,7 +281,13 @@ impl Leg {
             playing = pb.next_frame(params.codec, payload);
         }
         if !playing {
-            payload.fill(params.codec.silence_byte());
+            let relayed = self
+                .relay
+                .as_mut()
+                .is_some_and(|r| r.fifo.pop_encoded(params.codec, payload));
+            if !relayed {
+                payload.fill(params.codec.silence_byte());
+            }
         }
         write_header(
             header,
@@ -275,15 +324,17 @@ impl Leg {
         }
     }
 
-    /// Handles one datagram from `src`: latching, DTMF (RFC 4733 and in-band), liveness.
+    /// Handles one datagram from `src`: latching, DTMF (RFC 4733 and in-band), liveness, and
+    /// relaying its audio (decoded to linear) into `relay`, the bridged peer's FIFO.
     ///
     /// RTCP, garbage, packets before the stream started and packets from a source the leg has
-    /// not latched to are dropped silently.
+    /// not latched to are dropped silently. Telephone events are reported, never relayed.
     pub fn on_datagram(
         &mut self,
         data: &[u8],
         src: SocketAddr,
         now: Instant,
+        relay: Option<&mut SampleFifo>,
         emit: &mut impl FnMut(MediaEvent),
     ) {
         let Some(params) = self.params else {
@@ -307,23 +358,33 @@ impl Leg {
                 self.on_digit(digit, DigitSource::Rfc4733, emit);
             }
         } else if pkt.payload_type == params.payload_type {
-            self.detect_tones(params.codec, pkt.payload, emit);
+            self.on_audio(params.codec, pkt.payload, relay, emit);
         } else if let Some(codec) = Codec::from_payload_type(pkt.payload_type) {
             // The other G.711 law under its static payload type (some peers switch).
-            self.detect_tones(codec, pkt.payload, emit);
+            self.on_audio(codec, pkt.payload, relay, emit);
         }
     }
 
-    /// Feeds an audio payload of any length to the in-band detector, 160 samples at a time.
-    fn detect_tones(&mut self, codec: Codec, payload: &[u8], emit: &mut impl FnMut(MediaEvent)) {
-        let Some(detector) = self.tones.as_mut() else {
+    /// Decodes an audio payload of any length, 160 samples at a time, for the in-band detector
+    /// and the bridged peer's FIFO (skipped when neither wants it).
+    fn on_audio(
+        &mut self,
+        codec: Codec,
+        payload: &[u8],
+        mut relay: Option<&mut SampleFifo>,
+        emit: &mut impl FnMut(MediaEvent),
+    ) {
+        if self.tones.is_none() && relay.is_none() {
             return;
-        };
+        }
         let mut pcm = [0i16; FRAME_SAMPLES];
         let mut found = None;
         for chunk in payload.chunks(FRAME_SAMPLES) {
             let n = codec.decode(chunk, &mut pcm);
-            if let Some(digit) = detector.process(&pcm[..n]) {
+            if let Some(fifo) = relay.as_deref_mut() {
+                fifo.push(&pcm[..n]);
+            }
+            if let Some(digit) = self.tones.as_mut().and_then(|d| d.process(&pcm[..n])) {
                 found = Some(digit);
             }
         }
@@ -386,13 +447,15 @@ impl Leg {
         }
     }
 
-    /// Drains the socket into `buf` (at most `budget` datagrams); returns false when the budget
-    /// ran out before the socket said `WouldBlock` (more may be waiting).
+    /// Drains the socket into `buf` (at most `budget` datagrams), relaying audio into `relay`
+    /// (see [`Leg::relay_sink`] of the peer); returns false when the budget ran out before the
+    /// socket said `WouldBlock` (more may be waiting).
     pub fn receive(
         &mut self,
         buf: &mut [u8],
         budget: usize,
         now: Instant,
+        mut relay: Option<&mut SampleFifo>,
         emit: &mut impl FnMut(MediaEvent),
     ) -> bool {
         let mut errors = 0;
@@ -400,7 +463,7 @@ impl Leg {
             match self.socket.recv_from(buf) {
                 Ok((len, src)) => {
                     let data = buf.get(..len).unwrap_or_default();
-                    self.on_datagram(data, src, now, emit);
+                    self.on_datagram(data, src, now, relay.as_deref_mut(), emit);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) => {
@@ -453,7 +516,13 @@ mod tests {
     fn feed(leg: &mut Leg, from: &str, ssrc: u32) {
         let mut pkt = [0xFFu8; 172];
         write_header(&mut pkt, false, 0, 1, 160, ssrc);
-        leg.on_datagram(&pkt, from.parse().unwrap(), Instant::now(), &mut |_| {});
+        leg.on_datagram(
+            &pkt,
+            from.parse().unwrap(),
+            Instant::now(),
+            None,
+            &mut |_| {},
+        );
     }
 
     #[test]
@@ -490,11 +559,106 @@ mod tests {
     fn garbage_and_rtcp_are_ignored() {
         let mut leg = leg();
         let from = "10.0.0.1:4000".parse().unwrap();
-        leg.on_datagram(&[1, 2, 3], from, Instant::now(), &mut |_| {});
+        leg.on_datagram(&[1, 2, 3], from, Instant::now(), None, &mut |_| {});
         let rtcp = [0x80, 200, 0, 6, 0, 0, 0, 1, 0, 0, 0, 0];
-        leg.on_datagram(&rtcp, from, Instant::now(), &mut |_| {});
+        leg.on_datagram(&rtcp, from, Instant::now(), None, &mut |_| {});
         assert_eq!(leg.peer.ssrc, None);
         assert_eq!(leg.remote(), "127.0.0.1:5000".parse().unwrap());
+    }
+
+    /// A PCMU leg sending to a fresh local socket, bridged to leg 2 in slot 1.
+    fn bridged_leg() -> (Leg, std::net::UdpSocket) {
+        let far = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        far.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut leg = leg();
+        let mut params = leg.params.unwrap();
+        params.remote = far.local_addr().unwrap();
+        leg.apply_stream(params, InbandDtmf::Auto, Instant::now());
+        leg.bridge(LegId(2), 1);
+        (leg, far)
+    }
+
+    fn payload_of(far: &std::net::UdpSocket) -> Vec<u8> {
+        let mut buf = [0u8; 512];
+        let n = far.recv(&mut buf).unwrap();
+        RtpPacket::parse(&buf[..n]).unwrap().payload.to_vec()
+    }
+
+    #[test]
+    fn relayed_frame_goes_out_once_a_whole_one_is_there() {
+        let (mut leg, far) = bridged_leg();
+        assert_eq!(leg.bridged_to(), Some((LegId(2), 1)));
+        let mut buf = [0u8; SEND_BUF_LEN];
+        leg.relay_sink().unwrap().push(&[2000; 100]);
+        assert!(leg.send_tick(0, &mut buf, &mut |_| {}));
+        assert_eq!(
+            payload_of(&far),
+            vec![0xFF; 160],
+            "not a whole frame yet: silence"
+        );
+        leg.relay_sink().unwrap().push(&[2000; 100]);
+        assert!(leg.send_tick(0, &mut buf, &mut |_| {}));
+        assert_eq!(payload_of(&far), vec![Codec::Pcmu.encode_sample(2000); 160]);
+        assert_eq!(leg.relay_sink().unwrap().len(), 40);
+        assert_eq!(leg.unbridge(), Some(LegId(2)));
+        assert!(leg.relay_sink().is_none());
+    }
+
+    #[test]
+    fn a_prompt_wins_and_held_legs_take_nothing() {
+        let (mut leg, far) = bridged_leg();
+        leg.relay_sink().unwrap().push(&[2000; 400]);
+        let prompt = Arc::new(Prompt::from_pcm("p", vec![5000; 160]));
+        leg.play(1, vec![Arc::clone(&prompt)], false);
+        // What waited is dropped and what arrives while the prompt plays is not kept.
+        assert!(leg.relay_sink().is_none());
+        let mut buf = [0u8; SEND_BUF_LEN];
+        leg.send_tick(0, &mut buf, &mut |_| {});
+        assert_eq!(payload_of(&far), prompt.frame(Codec::Pcmu, 0).unwrap());
+        // The prompt finished with that packet: relayed audio is taken again, from empty.
+        assert!(leg.relay_sink().is_some_and(|f| f.is_empty()));
+        // On hold (may not send): nothing is kept either.
+        leg.relay_sink().unwrap().push(&[2000; 400]);
+        let mut params = leg.params.unwrap();
+        params.send = false;
+        leg.apply_stream(params, InbandDtmf::Auto, Instant::now());
+        assert!(leg.relay_sink().is_none());
+        params.send = true;
+        leg.apply_stream(params, InbandDtmf::Auto, Instant::now());
+        assert!(leg.relay_sink().is_some_and(|f| f.is_empty()));
+    }
+
+    #[test]
+    fn audio_is_relayed_decoded_and_telephone_events_are_not() {
+        let mut leg = leg();
+        let mut fifo = SampleFifo::new();
+        let from = "10.0.0.1:4000".parse().unwrap();
+        let mut digits = Vec::new();
+        // Two RFC 4733 packets (the end one reports the digit): nothing relayed.
+        for (end, seq) in [(false, 1), (true, 2)] {
+            let mut pkt = [0u8; 16];
+            write_header(&mut pkt, seq == 1, 101, seq, 800, 7);
+            pkt[12..].copy_from_slice(&[5, if end { 0x8A } else { 0x0A }, 0x03, 0x20]);
+            leg.on_datagram(&pkt, from, Instant::now(), Some(&mut fifo), &mut |e| {
+                digits.push(e)
+            });
+        }
+        assert!(fifo.is_empty());
+        assert_eq!(digits.len(), 1, "{digits:?}");
+        // A ptime-30 PCMU packet, then a PCMA one under its static type: both decoded.
+        let mut pkt = [0u8; 12 + 240];
+        write_header(&mut pkt, false, 0, 3, 960, 7);
+        pkt[12..].fill(Codec::Pcmu.encode_sample(-3000));
+        leg.on_datagram(&pkt, from, Instant::now(), Some(&mut fifo), &mut |_| {});
+        let mut pkt = [0u8; 12 + 160];
+        write_header(&mut pkt, false, 8, 4, 1200, 7);
+        pkt[12..].fill(Codec::Pcma.encode_sample(3000));
+        leg.on_datagram(&pkt, from, Instant::now(), Some(&mut fifo), &mut |_| {});
+        assert_eq!(fifo.len(), 400);
+        let mut out = [0u8; 240];
+        assert!(fifo.pop_encoded(Codec::Pcmu, &mut out));
+        let back = Codec::Pcmu.decode_sample(out[0]);
+        assert!((back + 3000).abs() < 100, "{back}");
     }
 
     #[test]

@@ -6,4 +6,5 @@ pub mod leg;
 pub mod plane;
 pub mod ports;
 pub mod prompt;
+pub mod relay;
 pub mod worker;

@@ -1,9 +1,11 @@
 //! The media plane's public handle: starts the worker threads, routes commands to them and
 //! stops them.
 //!
-//! A leg lives on worker `leg.0 % workers` for its whole life; each worker owns its legs'
-//! sockets and a disjoint share of the RTP port range (see [`super::ports`]), so workers share
-//! nothing but the event channel and the active-leg counter.
+//! A leg lives on worker [`worker_index`] (its number without the partner bit, modulo the
+//! worker count) for its whole life, so a call's two legs (`leg` and `leg.partner()`) share a
+//! worker and can be bridged there. Each worker owns its legs' sockets and a disjoint share of
+//! the RTP port range (see [`super::ports`]), so workers share nothing but the event channel
+//! and the active-leg counter.
 
 use std::io;
 use std::net::IpAddr;
@@ -18,7 +20,7 @@ use mio::{Poll, Waker};
 use thiserror::Error;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::control::{MediaCommand, MediaEvent};
+use super::control::{LegId, MediaCommand, MediaEvent};
 use super::ports::PortPool;
 use super::worker::{self, WorkerMsg, WorkerSetup, SUB_TICK, WAKER_TOKEN};
 
@@ -66,6 +68,12 @@ impl MediaPlaneConfig {
             inband_dtmf: InbandDtmf::Auto,
         }
     }
+}
+
+/// The worker (of `workers`) that owns `leg`: a leg and its [`LegId::partner`] share one.
+pub fn worker_index(leg: LegId, workers: usize) -> usize {
+    let n = workers.max(1) as u64;
+    (leg.call_leg().0 % n) as usize
 }
 
 /// Why a command could not be delivered.
@@ -144,8 +152,20 @@ impl MediaPlane {
     }
 
     /// Hands a command to the leg's worker without blocking.
+    ///
+    /// A `Bridge` of two legs owned by different workers is logged and dropped (`Ok`).
     pub fn command(&self, cmd: MediaCommand) -> Result<(), MediaPlaneError> {
-        let index = self.worker_of(cmd.leg().0);
+        let index = self.worker_of(cmd.leg());
+        if let MediaCommand::Bridge { leg, peer } = cmd {
+            if self.worker_of(peer) != index {
+                tracing::warn!(
+                    leg = leg.0,
+                    peer = peer.0,
+                    "bridge of legs on different media workers: ignored"
+                );
+                return Ok(());
+            }
+        }
         let Some(w) = self.workers.get(index) else {
             return Err(MediaPlaneError::WorkerStopped(index));
         };
@@ -172,9 +192,8 @@ impl MediaPlane {
         self.stop();
     }
 
-    fn worker_of(&self, leg: u64) -> usize {
-        let n = self.workers.len().max(1) as u64;
-        (leg % n) as usize
+    fn worker_of(&self, leg: LegId) -> usize {
+        worker_index(leg, self.workers.len())
     }
 
     fn stop(&mut self) {
@@ -196,5 +215,34 @@ impl MediaPlane {
 impl Drop for MediaPlane {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leg_and_its_partner_share_a_worker() {
+        let legs = (0..200)
+            .chain([u64::MAX >> 1, (1 << 62) + 7, 12_345_678_901])
+            .map(LegId);
+        for leg in legs {
+            for workers in 1..=12 {
+                let w = worker_index(leg, workers);
+                assert!(w < workers);
+                assert_eq!(
+                    worker_index(leg.partner(), workers),
+                    w,
+                    "{leg:?} of {workers}"
+                );
+            }
+            assert_eq!(worker_index(leg, 0), 0);
+        }
+        // Consecutive calls still spread over the workers.
+        let used: std::collections::HashSet<usize> = (0..6)
+            .map(|n| worker_index(LegId(n).partner(), 3))
+            .collect();
+        assert_eq!(used.len(), 3);
     }
 }

@@ -13,6 +13,10 @@
 //! timestamp is advanced by 160 per elapsed 20 ms (so it tells the real time) with the marker
 //! bit set, and its sequence number stays consecutive (nothing was lost, there was a pause).
 //! Playback resumes at the next frame: no prompt audio is dropped.
+//!
+//! Bridges: two legs of one worker may be bridged (see [`super::relay`]). The worker keeps the
+//! pairing symmetric: bridging dissolves both legs' earlier bridges, and unbridging or closing
+//! either leg clears both sides, so a leg's stored peer slot is always live.
 
 use std::collections::HashMap;
 use std::io;
@@ -224,16 +228,18 @@ impl Worker {
         }
     }
 
-    /// Drains one leg's socket; queues it for another round if datagrams are left.
+    /// Drains one leg's socket, relaying its audio to its bridged peer; queues it for another
+    /// round if datagrams are left.
     fn receive(&mut self, slot: usize, now: Instant) {
-        let Some(Some(leg)) = self.legs.get_mut(slot) else {
+        let Some((leg, peer)) = leg_and_peer(&mut self.legs, slot) else {
             return;
         };
+        let relay = peer.and_then(Leg::relay_sink);
         let tx = &self.setup.events;
         let mut emit = |e: MediaEvent| {
             let _ = tx.send(e);
         };
-        if !leg.receive(&mut self.recv_buf[..], RECV_BUDGET, now, &mut emit) {
+        if !leg.receive(&mut self.recv_buf[..], RECV_BUDGET, now, relay, &mut emit) {
             self.backlog.push(slot);
         }
     }
@@ -283,6 +289,55 @@ impl Worker {
                     l.stop_play();
                 }
             }
+            MediaCommand::Bridge { leg, peer } => self.bridge(leg, peer),
+            MediaCommand::Unbridge { leg } => self.unbridge(leg),
+        }
+    }
+
+    /// Bridges two of the worker's legs, dissolving their earlier bridges; unknown legs (or a
+    /// leg bridged to itself) are logged and ignored. Bridging an existing pair again keeps it.
+    fn bridge(&mut self, a: LegId, b: LegId) {
+        let index = self.setup.index;
+        let (Some(&slot_a), Some(&slot_b)) = (self.slots.get(&a), self.slots.get(&b)) else {
+            tracing::warn!(
+                worker = index,
+                leg = a.0,
+                peer = b.0,
+                "bridge of a leg this worker does not have: ignored"
+            );
+            return;
+        };
+        if slot_a == slot_b {
+            tracing::warn!(
+                worker = index,
+                leg = a.0,
+                "bridge of a leg to itself: ignored"
+            );
+            return;
+        }
+        let current = self
+            .legs
+            .get(slot_a)
+            .and_then(Option::as_ref)
+            .and_then(Leg::bridged_to);
+        if current == Some((b, slot_b)) {
+            return;
+        }
+        self.unbridge(a);
+        self.unbridge(b);
+        if let Ok([Some(la), Some(lb)]) = self.legs.get_disjoint_mut([slot_a, slot_b]) {
+            la.bridge(b, slot_b);
+            lb.bridge(a, slot_a);
+        }
+    }
+
+    /// Dissolves the bridge of `id`, both sides (nothing when it is not bridged).
+    fn unbridge(&mut self, id: LegId) {
+        let Some(peer) = self.leg_mut(id).and_then(Leg::unbridge) else {
+            return;
+        };
+        if let Some(p) = self.leg_mut(peer) {
+            p.unbridge();
         }
     }
 
@@ -336,8 +391,10 @@ impl Worker {
         Ok(local)
     }
 
-    /// Deregisters and drops the leg's socket and returns its port to the pool.
+    /// Unbridges the leg (its peer goes silent), deregisters and drops its socket and returns
+    /// its port to the pool.
     fn close(&mut self, id: LegId) {
+        self.unbridge(id);
         let Some(slot) = self.slots.remove(&id) else {
             return;
         };
@@ -360,5 +417,16 @@ impl Worker {
         x ^= x << 17;
         self.rng = x;
         x
+    }
+}
+
+/// The leg in `slot` and, when it is bridged, its peer (another slot of the same worker).
+fn leg_and_peer(legs: &mut [Option<Leg>], slot: usize) -> Option<(&mut Leg, Option<&mut Leg>)> {
+    match legs.get(slot)?.as_ref()?.bridged_to() {
+        Some((_, peer_slot)) if peer_slot != slot && peer_slot < legs.len() => {
+            let [leg, peer] = legs.get_disjoint_mut([slot, peer_slot]).ok()?;
+            Some((leg.as_mut()?, peer.as_mut()))
+        }
+        _ => Some((legs.get_mut(slot)?.as_mut()?, None)),
     }
 }

@@ -380,6 +380,33 @@ impl Endpoint {
         Some(ClientTxnId(id))
     }
 
+    /// CANCELs our INVITE transaction `invite` (§9.1) in a client transaction of its own.
+    /// `None` when it cannot be cancelled now: no provisional response yet (retry after one),
+    /// or already final.
+    pub fn cancel(&mut self, now: Instant, invite: ClientTxnId) -> Option<ClientTxnId> {
+        let entry = self.clients.get_mut(&invite.0)?;
+        let ClientTxn::Invite(txn) = &mut entry.txn else {
+            return None;
+        };
+        let cancel = txn.cancel()?;
+        txn.cancel_sent(now);
+        let peer = entry.peer;
+        let key = ClientKey::for_request(&cancel).ok()?;
+        let txn = ClientNonInvite::new(now, cancel, self.config.timers).ok()?;
+        self.next_id += 1;
+        let id = self.next_id;
+        self.client_keys.insert(key.clone(), id);
+        let entry = ClientEntry {
+            txn: ClientTxn::NonInvite(txn),
+            key,
+            peer,
+        };
+        self.clients.insert(id, entry);
+        self.drain_client(invite.0);
+        self.drain_client(id);
+        Some(ClientTxnId(id))
+    }
+
     /// Sends an ACK for a 2xx: outside any transaction (§17.1.1.3), with a new branch.
     pub fn send_ack(&mut self, mut ack: Request, to: Peer) {
         let branch = format!("{BRANCH_COOKIE}{}", self.new_token());

@@ -8,6 +8,7 @@ pub use fields::{CSeq, FieldError, Fields, NameAddr, Transport, Via};
 pub use message::{HeaderName, Headers, Message, Method, Request, Response};
 pub use uri::Uri;
 pub mod dialog;
+pub mod digest;
 pub mod endpoint;
 pub mod framing;
 pub mod parse;

@@ -25,6 +25,28 @@ pub fn shipped_dialplans() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("dialplans")
 }
 
+/// A copy of the shipped dialplans in `dir` whose sub-centre trunks point at `trunks`
+/// (`(shipped address, test port)`), for tests where SIPp plays the sub-centre's PBX.
+pub fn shipped_dialplans_with_trunks(dir: &Path, trunks: &[(&str, u16)]) -> PathBuf {
+    let copy = dir.join("dialplans");
+    let lists = copy.join("lists");
+    fs::create_dir_all(&lists).expect("dialplan copy");
+    for sub in ["", "lists"] {
+        let from = shipped_dialplans().join(sub);
+        for entry in fs::read_dir(&from).expect("shipped dialplans").flatten() {
+            let path = entry.path();
+            if path.is_file() {
+                let mut text = fs::read_to_string(&path).expect("a dialplan file");
+                for (shipped, port) in trunks {
+                    text = text.replace(shipped, &format!("127.0.0.1:{port}"));
+                }
+                fs::write(copy.join(sub).join(entry.file_name()), text).expect("copy");
+            }
+        }
+    }
+    copy
+}
+
 /// The first call flow of the SIP-core tests as a dialplan: greeting, one key, read back, BYE.
 pub fn first_flow_dialplan() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dialplans/first-flow")

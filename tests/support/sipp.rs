@@ -87,6 +87,19 @@ impl Sipp {
         }
     }
 
+    /// SIPp answering as a UAS (a sub-centre's PBX) on `port`, for one call.
+    pub fn uas(scenario_file: &str, port: u16) -> Sipp {
+        let mut sipp = Sipp::new(scenario_file, SocketAddr::from(([127, 0, 0, 1], port)));
+        // No remote target: a UAS waits; `args` keeps the last argument last.
+        if let Some(last) = sipp.args.last_mut() {
+            *last = "-trace_err".into();
+        }
+        if let Some(i) = sipp.args.iter().position(|a| a == "-p") {
+            sipp.args[i + 1] = port.to_string();
+        }
+        sipp
+    }
+
     /// Adds raw arguments.
     pub fn args(mut self, extra: &[&str]) -> Sipp {
         let target = self.args.pop();

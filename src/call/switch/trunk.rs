@@ -1,0 +1,486 @@
+//! The call's second leg toward a sub-centre's SIP trunk (分中心): INVITE with our offer, a
+//! ring timeout with CANCEL, and once answered both legs' media bridged in the engine. A trunk
+//! that fails or does not answer sends the caller on to the dialplan's fallback.
+
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use super::{stream_params, Switch, Wake};
+use crate::call::caller::{CallId, Ending, Phase};
+use crate::call::trunk_leg::{TrunkLeg, TrunkState};
+use crate::dialplan::model::{SubCentreId, TrunkTransport};
+use crate::media::control::{LegId, MediaCommand};
+use crate::sdp::{SdpSession, SessionDescription};
+use crate::sip::dialog::Dialog;
+use crate::sip::digest::Challenge;
+use crate::sip::endpoint::ServerTxnId;
+use crate::sip::fields::Fields;
+use crate::sip::message::{HeaderName, Method, Request, Response};
+use crate::sip::peer::Peer;
+use crate::sip::uri::Uri;
+
+/// How long a sub-centre may ring before the engine gives up (CANCEL) and the caller goes on.
+pub const TRUNK_RING: Duration = Duration::from_secs(30);
+
+impl Switch {
+    /// Starts passing the call to a sub-centre; false when that cannot even start (the
+    /// dialplan's fallback runs then).
+    pub(super) fn start_trunk(&mut self, now: Instant, id: CallId, subcentre: SubCentreId) -> bool {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        let Some(centre) = call.plan.dialplan.subcentres.get(subcentre.0 as usize) else {
+            return false;
+        };
+        let name = centre.name.clone();
+        call.handovers.push(format!("transfer:{name}"));
+        let handover = call.handovers.len() - 1;
+        let wall = self.clock.local(now, call.plan.dialplan.utc_offset_s);
+        let dialplan = &call.plan.dialplan;
+        let open = centre.always_open
+            || centre
+                .schedule
+                .and_then(|s| dialplan.schedules.get(s.0 as usize))
+                .is_some_and(|s| s.is_open(&dialplan.calendars, wall));
+        let refusal = match (open, centre.transport) {
+            (false, _) => Some("closed"),
+            (_, TrunkTransport::Tcp) => Some("no-outbound-tcp"),
+            _ => None,
+        };
+        if let Some(why) = refusal {
+            info!(call = id.0, subcentre = %name, why, "sub-centre not tried");
+            call.handovers[handover].push_str(&format!("={why}"));
+            return false;
+        }
+        let leg = call.leg.partner();
+        call.trunk = Some(TrunkLeg {
+            subcentre,
+            leg,
+            peer: Peer::udp(centre.trunk),
+            state: TrunkState::Opening,
+            invite: None,
+            txn: None,
+            sdp: None,
+            dialog: None,
+            reinvite: None,
+            authenticated: false,
+            handover,
+        });
+        info!(call = id.0, subcentre = %name, "passing the call to the sub-centre");
+        self.media.push_back(MediaCommand::Open { leg });
+        true
+    }
+
+    /// The trunk leg's RTP port is bound: INVITE the sub-centre with our offer.
+    pub(super) fn trunk_opened(&mut self, now: Instant, id: CallId, port: u16) {
+        let local = self.local_media(port, id.0 | LegId::PARTNER);
+        let contact = self.config.contact.clone();
+        let from_tag = self.endpoint.new_token();
+        let call_id = format!("{}@{}", self.endpoint.new_token(), contact.host);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(dialled) = call.dialled() else {
+            return;
+        };
+        let Some(trunk) = call.trunk.as_mut() else {
+            return;
+        };
+        if trunk.state != TrunkState::Opening {
+            return;
+        }
+        let Some(centre) = call
+            .plan
+            .dialplan
+            .subcentres
+            .get(trunk.subcentre.0 as usize)
+        else {
+            return;
+        };
+        let number = centre.number.clone().unwrap_or(dialled);
+        let target = Uri::sip(
+            Some(&number),
+            &centre.trunk.ip().to_string(),
+            Some(centre.trunk.port()),
+        );
+        let caller = &call.caller;
+        let mut session = SdpSession::new(local);
+        let mut invite = Request {
+            method: Method::Invite,
+            uri: target.clone(),
+            headers: Default::default(),
+            body: Vec::new(),
+        };
+        let headers = &mut invite.headers;
+        headers.push(HeaderName::MaxForwards, "70");
+        headers.push(
+            HeaderName::From,
+            format!(
+                "\"{caller}\" <sip:{caller}@{}>;tag={from_tag}",
+                contact.host
+            ),
+        );
+        headers.push(HeaderName::To, format!("<{target}>"));
+        headers.push(HeaderName::CallId, call_id);
+        headers.push(HeaderName::CSeq, "1 INVITE");
+        headers.push(HeaderName::Contact, format!("<{contact}>"));
+        headers.push(HeaderName::Allow, super::ALLOW);
+        headers.push(HeaderName::ContentType, "application/sdp");
+        invite.body = session.offer().to_bytes();
+        let peer = trunk.peer;
+        trunk.sdp = Some(session);
+        trunk.invite = Some(invite.clone());
+        trunk.state = TrunkState::Inviting;
+        match self.endpoint.send_request(now, invite, peer) {
+            Some(txn) => {
+                if let Some(trunk) = self.calls.get_mut(&id).and_then(|c| c.trunk.as_mut()) {
+                    trunk.txn = Some(txn);
+                }
+                self.by_trunk_invite.insert(txn, id);
+                self.wakes.set(Wake::Trunk(id), now + TRUNK_RING);
+            }
+            None => self.trunk_failed(now, id, "unsendable"),
+        }
+    }
+
+    /// A response to our INVITE toward the trunk.
+    pub(super) fn trunk_response(&mut self, now: Instant, id: CallId, response: Response) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(trunk) = call.trunk.as_mut() else {
+            return;
+        };
+        let status = response.status;
+        match (status, trunk.state) {
+            (100..=199, TrunkState::Abandoned) => {
+                if let Some(txn) = trunk.txn {
+                    self.endpoint.cancel(now, txn);
+                }
+            }
+            (100..=199, _) => {}
+            (200..=299, TrunkState::Inviting) => self.trunk_answered(now, id, &response),
+            (200..=299, TrunkState::Bridged) => {
+                // A retransmitted 2xx: our ACK was lost.
+                if let Some(dialog) = &trunk.dialog {
+                    let seq = response.cseq().map(|c| c.seq).unwrap_or(1);
+                    self.endpoint.send_ack(dialog.ack(seq), trunk.peer);
+                }
+            }
+            (200..=299, _) => {
+                // Answered after we gave up: ACK, then BYE (§15).
+                let (Some(invite), peer) = (trunk.invite.as_ref(), trunk.peer) else {
+                    return;
+                };
+                if let Ok(mut dialog) =
+                    Dialog::as_uac(invite, &response, self.config.contact.clone())
+                {
+                    let seq = invite.cseq().map(|c| c.seq).unwrap_or(1);
+                    self.endpoint.send_ack(dialog.ack(seq), peer);
+                    let bye = dialog.request(Method::Bye);
+                    self.endpoint.send_request(now, bye, peer);
+                }
+                self.drop_trunk(id);
+            }
+            (_, TrunkState::Abandoned) => self.drop_trunk(id),
+            (401 | 407, TrunkState::Inviting) if !trunk.authenticated => {
+                if !self.trunk_authenticate(now, id, &response) {
+                    self.trunk_failed(now, id, &status.to_string());
+                }
+            }
+            _ => self.trunk_failed(now, id, &status.to_string()),
+        }
+    }
+
+    /// Answers the trunk's digest challenge with the sub-centre's credentials: the INVITE goes
+    /// again with the next CSeq. False when there are no credentials or the challenge is not
+    /// one we can answer.
+    fn trunk_authenticate(&mut self, now: Instant, id: CallId, challenge: &Response) -> bool {
+        let cnonce = self.endpoint.new_token();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        let Some(trunk) = call.trunk.as_mut() else {
+            return false;
+        };
+        let Some(centre) = call
+            .plan
+            .dialplan
+            .subcentres
+            .get(trunk.subcentre.0 as usize)
+        else {
+            return false;
+        };
+        let (asked, answer_in) = match challenge.status {
+            401 => (
+                HeaderName::Other("WWW-Authenticate".into()),
+                "Authorization",
+            ),
+            _ => (
+                HeaderName::Other("Proxy-Authenticate".into()),
+                "Proxy-Authorization",
+            ),
+        };
+        let parsed = challenge.headers.get_all(&asked).find_map(Challenge::parse);
+        let (Some(parsed), Some(invite)) = (parsed, trunk.invite.as_mut()) else {
+            return false;
+        };
+        if centre.username.is_empty() {
+            return false;
+        }
+        let uri = invite.uri.to_string();
+        let authorization =
+            parsed.answer(&centre.username, &centre.password, "INVITE", &uri, &cnonce);
+        let seq = invite.cseq().map(|c| c.seq).unwrap_or(1) + 1;
+        invite
+            .headers
+            .set(HeaderName::CSeq, format!("{seq} INVITE"));
+        invite
+            .headers
+            .push(HeaderName::Other(answer_in.into()), authorization);
+        let invite = invite.clone();
+        let peer = trunk.peer;
+        trunk.authenticated = true;
+        if let Some(old) = trunk.txn.take() {
+            self.by_trunk_invite.remove(&old);
+        }
+        let Some(txn) = self.endpoint.send_request(now, invite, peer) else {
+            return false;
+        };
+        if let Some(trunk) = self.calls.get_mut(&id).and_then(|c| c.trunk.as_mut()) {
+            trunk.txn = Some(txn);
+        }
+        self.by_trunk_invite.insert(txn, id);
+        true
+    }
+
+    fn trunk_answered(&mut self, now: Instant, id: CallId, response: &Response) {
+        let contact = self.config.contact.clone();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let caller_leg = call.leg;
+        let Some(trunk) = call.trunk.as_mut() else {
+            return;
+        };
+        let Some(invite) = trunk.invite.as_ref() else {
+            return;
+        };
+        let dialog = match Dialog::as_uac(invite, response, contact) {
+            Ok(dialog) => dialog,
+            Err(_) => return self.trunk_failed(now, id, "bad-2xx"),
+        };
+        let seq = invite.cseq().map(|c| c.seq).unwrap_or(1);
+        self.endpoint.send_ack(dialog.ack(seq), trunk.peer);
+        let answer = SessionDescription::parse(&response.body).ok();
+        let params = match (trunk.sdp.as_mut(), answer) {
+            (Some(session), Some(answer)) => session.accept_answer(&answer).ok(),
+            _ => None,
+        };
+        let Some(params) = params else {
+            // Answered without a usable SDP answer: end that leg again.
+            let mut dialog = dialog;
+            let bye = dialog.request(Method::Bye);
+            let peer = trunk.peer;
+            self.endpoint.send_request(now, bye, peer);
+            return self.trunk_failed(now, id, "no-answer-sdp");
+        };
+        trunk.state = TrunkState::Bridged;
+        let leg = trunk.leg;
+        let handover = trunk.handover;
+        self.by_dialog.insert(dialog.id.clone(), id);
+        trunk.dialog = Some(dialog);
+        if let Some(note) = call.handovers.get_mut(handover) {
+            note.push_str("=answered");
+        }
+        call.current_play = None;
+        self.wakes.clear(&Wake::Trunk(id));
+        info!(call = id.0, "sub-centre answered: bridged");
+        self.media.push_back(MediaCommand::Stream {
+            leg,
+            params: stream_params(&params),
+        });
+        self.media
+            .push_back(MediaCommand::StopPlay { leg: caller_leg });
+        self.media.push_back(MediaCommand::Bridge {
+            leg: caller_leg,
+            peer: leg,
+        });
+    }
+
+    /// The sub-centre did not take the call: the caller goes on from the dialplan's fallback.
+    pub(super) fn trunk_failed(&mut self, now: Instant, id: CallId, why: &str) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Some(trunk) = &call.trunk {
+            if let Some(note) = call.handovers.get_mut(trunk.handover) {
+                note.push_str(&format!("={why}"));
+            }
+        }
+        warn!(call = id.0, why, "sub-centre did not take the call");
+        self.drop_trunk(id);
+        let actions = match self.calls.get_mut(&id).and_then(|c| c.nav.as_mut()) {
+            Some(nav) => nav.on_transfer_failed(now),
+            None => return,
+        };
+        self.run_flow(now, id, actions);
+    }
+
+    /// No answer within [`TRUNK_RING`]: CANCEL, and the caller goes on at once.
+    pub(super) fn trunk_ring_timeout(&mut self, now: Instant, id: CallId) {
+        let Some(trunk) = self.calls.get_mut(&id).and_then(|c| c.trunk.as_mut()) else {
+            return;
+        };
+        if trunk.state != TrunkState::Inviting {
+            return;
+        }
+        self.abandon_trunk(now, id);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let Some(note) = call
+            .trunk
+            .as_ref()
+            .and_then(|t| call.handovers.get_mut(t.handover))
+        {
+            note.push_str("=no-answer");
+        }
+        // The leg stays until the CANCEL is through; the caller does not wait for it.
+        let actions = match call.nav.as_mut() {
+            Some(nav) => nav.on_transfer_failed(now),
+            None => return,
+        };
+        self.run_flow(now, id, actions);
+    }
+
+    /// Ends the trunk leg because the caller's side is ending: BYE once answered, CANCEL
+    /// while ringing.
+    pub(super) fn end_trunk(&mut self, now: Instant, id: CallId) {
+        let Some(trunk) = self.calls.get_mut(&id).and_then(|c| c.trunk.as_mut()) else {
+            return;
+        };
+        match trunk.state {
+            TrunkState::Bridged => {
+                if let Some(dialog) = trunk.dialog.as_mut() {
+                    let bye = dialog.request(Method::Bye);
+                    let peer = trunk.peer;
+                    self.endpoint.send_request(now, bye, peer);
+                }
+                self.drop_trunk(id);
+            }
+            TrunkState::Inviting => self.abandon_trunk(now, id),
+            TrunkState::Opening => self.drop_trunk(id),
+            TrunkState::Abandoned => {}
+        }
+    }
+
+    /// Gives up on a ringing trunk: CANCEL now, or at its first provisional response.
+    fn abandon_trunk(&mut self, now: Instant, id: CallId) {
+        let Some(trunk) = self.calls.get_mut(&id).and_then(|c| c.trunk.as_mut()) else {
+            return;
+        };
+        trunk.state = TrunkState::Abandoned;
+        let leg = trunk.leg;
+        if let Some(txn) = trunk.txn {
+            self.endpoint.cancel(now, txn);
+        }
+        self.wakes.clear(&Wake::Trunk(id));
+        self.media.push_back(MediaCommand::Close { leg });
+    }
+
+    /// Forgets the trunk leg (its transactions finish on their own).
+    pub(super) fn drop_trunk(&mut self, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(trunk) = call.trunk.take() else {
+            return;
+        };
+        if let Some(txn) = trunk.txn {
+            self.by_trunk_invite.remove(&txn);
+        }
+        if let Some(txn) = trunk.reinvite {
+            self.by_invite.remove(&txn);
+        }
+        if let Some(dialog) = &trunk.dialog {
+            self.by_dialog.remove(&dialog.id);
+        }
+        self.wakes.clear(&Wake::Trunk(id));
+        if trunk.state != TrunkState::Abandoned {
+            self.media.push_back(MediaCommand::Close { leg: trunk.leg });
+        }
+    }
+
+    /// A request inside the trunk's dialog.
+    pub(super) fn trunk_request(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        txn: ServerTxnId,
+        request: Request,
+    ) {
+        match request.method {
+            Method::Bye => {
+                self.reply(now, txn, &request, 200);
+                info!(call = id.0, "the sub-centre hung up");
+                self.drop_trunk(id);
+                let talking = self.calls.get(&id).map(|c| c.phase);
+                if talking.is_some_and(|p| p != Phase::HangingUp) {
+                    self.hang_up(now, id, Ending::SubCentreHungUp);
+                }
+            }
+            Method::Invite => self.trunk_reinvite(now, id, txn, request),
+            Method::Options => self.reply(now, txn, &request, 200),
+            _ => self.reply_unsupported(now, txn, &request),
+        }
+    }
+
+    /// A re-INVITE from the trunk (hold, resume, new address): answered from the leg's session.
+    fn trunk_reinvite(&mut self, now: Instant, id: CallId, txn: ServerTxnId, request: Request) {
+        let contact = self.config.contact.clone();
+        let Some(trunk) = self.calls.get_mut(&id).and_then(|c| c.trunk.as_mut()) else {
+            return self.reply(now, txn, &request, 481);
+        };
+        let (Some(session), Some(offer)) = (
+            trunk.sdp.as_mut(),
+            SessionDescription::parse(&request.body).ok(),
+        ) else {
+            // No offer: a session refresh without media change is not needed on a trunk.
+            return self.reply(now, txn, &request, 488);
+        };
+        let Ok(answer) = session.answer(&offer) else {
+            return self.reply(now, txn, &request, 488);
+        };
+        let leg = trunk.leg;
+        let mut response = Response::to(&request, 200);
+        response
+            .headers
+            .push(HeaderName::Contact, format!("<{contact}>"));
+        response
+            .headers
+            .push(HeaderName::ContentType, "application/sdp");
+        response.body = answer.sdp.to_bytes();
+        trunk.reinvite = Some(txn);
+        self.by_invite.insert(txn, id);
+        self.endpoint.respond(now, txn, response);
+        self.media.push_back(MediaCommand::Stream {
+            leg,
+            params: stream_params(&answer.media),
+        });
+    }
+
+    /// The ACK for our 2xx to the trunk's re-INVITE.
+    pub(super) fn trunk_acked(&mut self, now: Instant, id: CallId) {
+        let pending = self
+            .calls
+            .get_mut(&id)
+            .and_then(|c| c.trunk.as_mut())
+            .and_then(|t| t.reinvite.take());
+        if let Some(txn) = pending {
+            self.by_invite.remove(&txn);
+            self.endpoint.ack_received(now, txn);
+        }
+    }
+}
