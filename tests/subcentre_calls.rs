@@ -12,31 +12,8 @@ use support::rtp::RtpPeer;
 use support::sipp::{calls_ended, keys_scenario, press, write_scenario, CallEnded, Press, Sipp};
 use support::{free_port, shipped_dialplans_with_trunks, Engine};
 
-/// The sub-centre's PBX: rings, answers with PCMA, talks 2 s, hangs up.
-const ANSWERS_THEN_HANGS_UP: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="sub-centre answers, then hangs up">
-  <recv request="INVITE" crlf="true">
-    <action>
-      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="caller"/>
-      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" assign_to="engine"/>
-      <ereg regexp="^INVITE sip:12366@" search_in="msg" check_it="true" assign_to="ruri"/>
-      <ereg regexp="m=audio [0-9]+ RTP/AVP 8 0 101" search_in="body" check_it="true" assign_to="offer"/>
-    </action>
-  </recv>
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:pbx@[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
-    ]]>
-  </send>
-  <send retrans="500">
+/// The PBX's answer once it takes the call: 200 with PCMA, the ACK, 2 s of talk, its BYE.
+const PBX_ANSWERS: &str = r#"  <send retrans="500">
     <![CDATA[
       SIP/2.0 200 OK
       [last_Via:]
@@ -73,14 +50,44 @@ const ANSWERS_THEN_HANGS_UP: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
     ]]>
   </send>
   <recv response="200" crlf="true"/>
-  <Reference variables="ruri,offer"/>
-</scenario>
 "#;
+
+/// The sub-centre's PBX: rings, answers with PCMA, talks 2 s, hangs up.
+fn answers_then_hangs_up() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="sub-centre answers, then hangs up">
+  <recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="caller"/>
+      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" assign_to="engine"/>
+      <ereg regexp="^INVITE sip:12366@" search_in="msg" check_it="true" assign_to="ruri"/>
+      <ereg regexp="m=audio [0-9]+ RTP/AVP 8 0 101" search_in="body" check_it="true" assign_to="offer"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:pbx@[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+    ]]>
+  </send>
+{PBX_ANSWERS}  <Reference variables="ruri,offer"/>
+</scenario>
+"#
+    )
+}
 
 /// The sub-centre's PBX as above, but its agent speaks: SIPp's bundled 7 s PCMA recording is
 /// played to the engine right after the ACK, and the PBX hangs up when it is over.
 fn speaking_pbx() -> String {
-    ANSWERS_THEN_HANGS_UP.replace(
+    answers_then_hangs_up().replace(
         r#"<pause milliseconds="2000"/>"#,
         r#"<nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>
   <pause milliseconds="8000"/>"#,
@@ -103,7 +110,9 @@ fn recording() -> Vec<u8> {
 
 /// The sub-centre's PBX challenging the engine (SIPp checks the digest answer itself); a wrong
 /// answer gets 403.
-const CHALLENGES: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
+fn challenges() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="sub-centre asks for credentials">
   <recv request="INVITE" crlf="true"/>
@@ -140,48 +149,17 @@ const CHALLENGES: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
     ]]>
   </send>
   <label id="answer"/>
-  <send retrans="500">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:pbx@[local_ip]:[local_port];transport=[transport]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=pbx 1 1 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 8 101
-      a=rtpmap:8 PCMA/8000
-      a=rtpmap:101 telephone-event/8000
-    ]]>
-  </send>
-  <recv request="ACK" crlf="true"/>
-  <pause milliseconds="1000"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE [$engine] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:12366@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
-      To: [$caller]
-      Call-ID: [call_id]
-      CSeq: 1 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv response="200" crlf="true" next="done"/>
-  <label id="refused"/>
+{answers}  <label id="refused"/>
   <recv request="ACK" crlf="true"/>
   <label id="done"/>
 </scenario>
-"#;
+"#,
+        answers = PBX_ANSWERS.replace(
+            r#"<recv response="200" crlf="true"/>"#,
+            r#"<recv response="200" crlf="true" next="done"/>"#
+        )
+    )
+}
 
 /// The sub-centre's PBX, busy.
 const BUSY: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
@@ -242,7 +220,7 @@ fn call_via_subcentre_with(
 
 #[test]
 fn a_subcentre_number_is_bridged_to_the_trunk_until_the_subcentre_hangs_up() {
-    let call = call_via_subcentre(ANSWERS_THEN_HANGS_UP, "12366", &[]);
+    let call = call_via_subcentre(&answers_then_hangs_up(), "12366", &[]);
     let line = &call.line;
     assert_eq!(call.get("why"), "SubCentreHungUp", "{line}");
     assert_eq!(call.handovers(), ["transfer:tax=answered"], "{line}");
@@ -271,7 +249,7 @@ fn a_busy_subcentre_sends_the_caller_to_the_fallback() {
 fn the_12345_tax_topic_reaches_the_subcentre_by_transfer() {
     // 4 during the welcome (barge-in), 4 in the "other" menu: 税务 → transfer to tax.
     let call = call_via_subcentre(
-        ANSWERS_THEN_HANGS_UP,
+        &answers_then_hangs_up(),
         "12345",
         &[press(1500, '4'), press(3000, '4')],
     );
@@ -330,7 +308,7 @@ fn the_subcentre_agent_is_heard_by_the_caller_through_the_bridge() {
 #[test]
 fn a_subcentre_that_asks_for_credentials_gets_a_digest_answer() {
     let right = call_via_subcentre_with(
-        CHALLENGES,
+        &challenges(),
         "12366",
         &[],
         "username = \"hotline\"\npassword = \"s3cret\"",
@@ -342,7 +320,7 @@ fn a_subcentre_that_asks_for_credentials_gets_a_digest_answer() {
         right.line
     );
     let wrong = call_via_subcentre_with(
-        CHALLENGES,
+        &challenges(),
         "12366",
         &[],
         "username = \"hotline\"\npassword = \"wrong\"",
