@@ -14,3 +14,4 @@ pub mod rtp;
 pub mod sdp;
 pub mod server;
 pub mod sip;
+pub mod tickets;
