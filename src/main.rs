@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hotline::config::Config;
 use hotline::dialplan::{load, simulate, Plan, Severity};
+use hotline::tickets::query::{self, Format, RecordFilter};
+use hotline::tickets::store::{self, Store, StoreError};
 use tracing_subscriber::EnvFilter;
 
 /// Telephony switching and IVR engine for a city's unified 12345 hotline.
@@ -60,6 +62,41 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// List call records from the ticket store, newest first, or the assessment figures.
+    Records(RecordsArgs),
+}
+
+/// Options of `hotline records`.
+#[derive(clap::Args)]
+struct RecordsArgs {
+    /// The engine's configuration file (the store is `<paths.data>/records.sqlite`).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Calls that arrived at or after this local time: "YYYY-MM-DD" or "YYYY-MM-DD HH:MM".
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Calls that arrived before this local time; a date alone includes that whole day.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Only calls from or to this number (the caller's number or the number dialled, exact).
+    #[arg(long, value_name = "N", conflicts_with = "figures")]
+    number: Option<String>,
+    /// Only calls of this hotline (the dialplan's `line`).
+    #[arg(long, value_name = "NAME")]
+    hotline: Option<String>,
+    /// Most records shown (the newest); 0 shows all.
+    #[arg(long, default_value_t = 100, conflicts_with = "figures")]
+    limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Print the assessment figures per local day and hotline instead of records.
+    #[arg(long)]
+    figures: bool,
+    /// UTC offset of the local times read and shown (and of the figures' days).
+    #[arg(long, value_name = "OFFSET", default_value = "+08:00", allow_hyphen_values = true,
+          value_parser = query::parse_utc_offset)]
+    utc_offset: i32,
 }
 
 fn main() -> ExitCode {
@@ -76,7 +113,67 @@ fn main() -> ExitCode {
             prompts,
         } => simulate(&dialplans, &prompts, to, &keys, at.as_deref(), from),
         Command::Reload { config } => reload(config),
+        Command::Records(args) => records(&args),
     }
+}
+
+/// `hotline records`: query the store read-only and print records or figures.
+fn records(args: &RecordsArgs) -> ExitCode {
+    match records_output(args) {
+        Ok(output) => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(output.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("hotline records: {error}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The text `hotline records` prints, or the error message.
+fn records_output(args: &RecordsArgs) -> Result<String, String> {
+    let config = Config::load_or_default(args.config.as_deref()).map_err(|e| e.to_string())?;
+    let time = |flag: &str, text: Option<&str>, end_of_day: bool| {
+        text.map(|text| query::parse_local_time(text, args.utc_offset, end_of_day))
+            .transpose()
+            .map_err(|error| format!("{flag}: {error}"))
+    };
+    let since = time("--since", args.since.as_deref(), false)?;
+    let until = time("--until", args.until.as_deref(), true)?;
+    let path = store::path_in(&config.paths.data);
+    let store = Store::open_read_only(&path).map_err(|e| format!("hotline records: {e}"))?;
+    let failed = |e: StoreError| format!("hotline records: {e}");
+    let rendered = if args.figures {
+        let mut figures = store
+            .figures(since, until, args.utc_offset)
+            .map_err(failed)?;
+        if let Some(hotline) = &args.hotline {
+            figures.retain(|f| &f.hotline == hotline);
+        }
+        query::render_figures(&figures, args.format)
+    } else {
+        let filter = RecordFilter {
+            since,
+            until,
+            number: args.number.clone(),
+            hotline: args.hotline.clone(),
+            limit: args.limit,
+        };
+        let records = store.records(&filter).map_err(failed)?;
+        query::render_records(&records, args.format, args.utc_offset)
+    };
+    rendered.map_err(|e| format!("hotline records: {e}"))
 }
 
 fn check(dir: &std::path::Path, prompts: &std::path::Path) -> ExitCode {

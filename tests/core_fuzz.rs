@@ -137,6 +137,12 @@ fn drain(
             if let SwitchOutput::Transmit(transmit) = &output {
                 wire.push(String::from_utf8_lossy(&transmit.bytes).into_owned());
             }
+            // The store has each final record on disk at once.
+            if let SwitchOutput::Record(record) = &output {
+                if record.is_finished() {
+                    switch.record_durable(&record.id);
+                }
+            }
             if let SwitchOutput::Media(command) = output {
                 match command {
                     MediaCommand::Open { leg } if rng.below(10) > 0 => {

@@ -14,6 +14,7 @@ use crate::sip::peer::Peer;
 use super::trunk_leg::TrunkLeg;
 use crate::dialplan::navigation::Navigation;
 use crate::dialplan::Plan;
+use crate::tickets::record::CallRecord;
 
 /// The switch's number for a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -118,8 +119,8 @@ pub struct Caller {
     pub caller: String,
     /// The walk through the dialplan, once answered.
     pub nav: Option<Navigation>,
-    /// Where the dialplan handed the call (`queue general`, `transfer tax`), in order.
-    pub handovers: Vec<String>,
+    /// The call record, kept up to date as the call goes.
+    pub record: CallRecord,
     /// The leg toward a sub-centre, while the call is passed to one.
     pub trunk: Option<TrunkLeg>,
     /// The playback whose end the flow waits for.

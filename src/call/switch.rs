@@ -6,7 +6,7 @@
 //! `handle_timeout` and `shutdown`; after each, drain `poll_output` until `None`, then read
 //! `poll_timeout`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +28,9 @@ use crate::sip::fields::Fields;
 use crate::sip::message::{HeaderName, Method, Request, Response};
 use crate::sip::peer::Peer;
 use crate::sip::uri::Uri;
+use crate::tickets::record::CallRecord;
 
+mod records;
 mod trunk;
 
 /// Methods the engine implements (the Allow header).
@@ -58,6 +60,9 @@ pub enum SwitchOutput {
     Transmit(Transmit),
     /// Command the media plane.
     Media(MediaCommand),
+    /// Write this call record to the ticket store (a progress row, or the final one); answer
+    /// with [`Switch::record_durable`] once a final one is on disk.
+    Record(Box<CallRecord>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -80,6 +85,9 @@ pub struct Switch {
     by_trunk_invite: HashMap<ClientTxnId, CallId>,
     wakes: Deadlines<Wake>,
     media: VecDeque<MediaCommand>,
+    records: VecDeque<CallRecord>,
+    /// Final records handed out and not yet durable: the switch is not idle until they are.
+    unsaved: HashSet<String>,
     ended: Vec<(CallId, Ending)>,
     next_call: u64,
     next_play: u64,
@@ -106,6 +114,8 @@ impl Switch {
             by_trunk_invite: HashMap::new(),
             wakes: Deadlines::new(),
             media: VecDeque::new(),
+            records: VecDeque::new(),
+            unsaved: HashSet::new(),
             ended: Vec::new(),
             next_call: 0,
             next_play: 0,
@@ -208,7 +218,22 @@ impl Switch {
         if let Some(transmit) = self.endpoint.poll_transmit() {
             return Some(SwitchOutput::Transmit(transmit));
         }
-        self.media.pop_front().map(SwitchOutput::Media)
+        if let Some(command) = self.media.pop_front() {
+            return Some(SwitchOutput::Media(command));
+        }
+        self.records
+            .pop_front()
+            .map(|record| SwitchOutput::Record(Box::new(record)))
+    }
+
+    /// The ticket store has the final record `id` on disk.
+    pub fn record_durable(&mut self, id: &str) {
+        self.unsaved.remove(id);
+    }
+
+    /// Final records handed out and not yet reported durable.
+    pub fn unsaved_records(&self) -> usize {
+        self.unsaved.len()
     }
 
     /// When `handle_timeout` must next be called.
@@ -234,6 +259,10 @@ impl Switch {
         crate::memory::shrink_sparse(&mut self.by_trunk_invite);
         self.wakes.shrink();
         self.media.shrink_to_fit();
+        self.records.shrink_to_fit();
+        if self.unsaved.len() * 4 < self.unsaved.capacity() {
+            self.unsaved.shrink_to_fit();
+        }
     }
 
     /// Calls in progress.
@@ -243,7 +272,7 @@ impl Switch {
 
     /// Whether nothing is left: no calls and no transactions (shutdown may exit).
     pub fn is_idle(&self) -> bool {
-        self.calls.is_empty() && self.endpoint.transactions() == 0
+        self.calls.is_empty() && self.endpoint.transactions() == 0 && self.unsaved.is_empty()
     }
 
     fn process_sip_events(&mut self, now: Instant) {
@@ -349,6 +378,7 @@ impl Switch {
             response
                 .headers
                 .push(HeaderName::Other("Retry-After".into()), "5");
+            self.refused_record(now, &invite, 503);
             return self.endpoint.respond(now, txn, response);
         }
         let to_user = invite.to_header().ok().and_then(|to| to.uri.user);
@@ -366,6 +396,7 @@ impl Switch {
                 debug!(uri = %invite.uri, status, "no such number");
                 // The announcement needs an offer to answer with early media.
                 if prompts.is_empty() || invite.body.is_empty() {
+                    self.refused_record(now, &invite, status);
                     return self.reply(now, txn, &invite, status);
                 }
                 CallRoute::Announce {
@@ -379,17 +410,20 @@ impl Switch {
             None
         } else {
             if invite.content_type().as_deref() != Some("application/sdp") {
+                self.refused_record(now, &invite, 415);
                 return self.reply(now, txn, &invite, 415);
             }
             let offer = match SessionDescription::parse(&invite.body) {
                 Ok(offer) => offer,
                 Err(error) => {
                     debug!(%error, "unreadable SDP offer");
+                    self.refused_record(now, &invite, 400);
                     return self.reply(now, txn, &invite, 400);
                 }
             };
             // Refuse an offer we cannot answer before spending a port on it.
             if sdp::answer(&offer, &self.local_media(9, 0)).is_err() {
+                self.refused_record(now, &invite, 488);
                 return self.reply(now, txn, &invite, 488);
             }
             Some(offer)
@@ -404,6 +438,10 @@ impl Switch {
             .and_then(|from| from.uri.user)
             .unwrap_or_default();
         info!(call = id.0, caller = %self.show_number(&caller), ?route, "incoming call");
+        let dialled = match &route {
+            CallRoute::Number { dialled, .. } | CallRoute::Announce { dialled, .. } => dialled,
+        };
+        let record = self.open_record(now, &invite, dialled);
         self.calls.insert(
             id,
             Caller {
@@ -420,7 +458,7 @@ impl Switch {
                 route,
                 caller,
                 nav: None,
-                handovers: Vec::new(),
+                record,
                 trunk: None,
                 current_play: None,
                 bye: None,
@@ -429,6 +467,7 @@ impl Switch {
             },
         );
         self.by_invite.insert(txn, id);
+        self.save_progress(id);
         self.media.push_back(MediaCommand::Open { leg });
     }
 
@@ -510,6 +549,7 @@ impl Switch {
             .push(HeaderName::ContentType, "application/sdp");
         response.body = body;
         call.phase = Phase::Answering;
+        call.record.times.answered = Some(self.clock.utc_at(now));
         self.by_dialog.insert(dialog.id.clone(), id);
         call.dialog = Some(dialog);
         let leg = call.leg;
@@ -817,17 +857,13 @@ impl Switch {
                 Action::Hangup => self.hang_up(now, id, Ending::FlowDone),
                 Action::Queue { queue, priority } => {
                     let name = call.plan.dialplan.queues.get(queue.0 as usize);
-                    let name = name.map_or("?", |q| q.name.as_str());
-                    info!(
-                        call = id.0,
-                        queue = name,
-                        priority,
-                        "queued: no seats yet, fallback"
-                    );
-                    call.handovers.push(format!("queue:{name}"));
+                    let name = name.map_or("?", |q| q.name.as_str()).to_string();
+                    info!(call = id.0, queue = %name, priority, "queued: no seats yet, fallback");
+                    self.note_queue(now, id, &name, priority, "no-seat");
                     // Seats and their queues come with the ACD: until then no seat is ever
                     // logged in, and the dialplan's fallback runs as it would then.
-                    if let Some(nav) = call.nav.as_mut() {
+                    let nav = self.calls.get_mut(&id).and_then(|c| c.nav.as_mut());
+                    if let Some(nav) = nav {
                         actions.extend(nav.on_queue_unavailable(now));
                     }
                 }
@@ -885,7 +921,7 @@ impl Switch {
         let leg = call.leg;
         self.end_trunk(now, id);
         self.media.push_back(MediaCommand::Close { leg });
-        self.record_end(id, why);
+        self.record_end(now, id, why);
         match self.endpoint.send_request(now, bye, peer) {
             Some(txn) => {
                 self.by_bye.insert(txn, id);
@@ -909,13 +945,14 @@ impl Switch {
             // After our BYE the leg is closed and the ending recorded already (BYE glare).
             if call.phase != Phase::HangingUp {
                 self.media.push_back(MediaCommand::Close { leg: call.leg });
-                self.record_end(id, why);
+                self.record_end(now, id, why);
             }
         }
         self.forget(id);
     }
 
-    fn record_end(&mut self, id: CallId, why: Ending) {
+    fn record_end(&mut self, now: Instant, id: CallId, why: Ending) {
+        self.finish_record(now, id, &why);
         if let Some(call) = self.calls.get(&id) {
             let (line, dialled) = match &call.route {
                 CallRoute::Number { entry, dialled } => {
@@ -938,7 +975,8 @@ impl Switch {
                 line,
                 path,
                 tags,
-                handovers = call.handovers.join(","),
+                handovers = Self::describe_handovers(call),
+                record = %call.record.id,
                 "call ended"
             );
         }

@@ -23,6 +23,7 @@ use crate::sip::parse::parse;
 use crate::sip::peer::Peer;
 use crate::sip::transaction::TimerConfig;
 use crate::sip::uri::Uri;
+use crate::tickets::record::CallRecord;
 
 /// The engine's signalling and media address.
 const ENGINE_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -170,6 +171,8 @@ struct Sim {
     /// Whether the fake media plane answers `Open` at once with `Opened`.
     auto_open: bool,
     ended: Vec<(CallId, Ending)>,
+    /// Call records the switch handed out, progress rows and final ones, in order.
+    records: Vec<CallRecord>,
 }
 
 impl Sim {
@@ -197,6 +200,7 @@ impl Sim {
             media: Vec::new(),
             auto_open: true,
             ended: Vec::new(),
+            records: Vec::new(),
         }
     }
 
@@ -237,6 +241,13 @@ impl Sim {
                             }
                         }
                         self.media.push(command);
+                    }
+                    // The fake store has every record on disk at once.
+                    SwitchOutput::Record(record) => {
+                        if record.is_finished() {
+                            self.switch.record_durable(&record.id);
+                        }
+                        self.records.push(*record);
                     }
                 }
             }
@@ -2028,4 +2039,135 @@ fn a_closed_subcentre_is_not_called_and_the_caller_goes_on() {
         "no trunk leg: {media:?}"
     );
     sim.assert_quiet();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Call records: one per call, whatever happened to it.
+// ---------------------------------------------------------------------------------------------
+
+impl Sim {
+    /// The final records handed out so far.
+    fn final_records(&self) -> Vec<&CallRecord> {
+        self.records.iter().filter(|r| r.is_finished()).collect()
+    }
+}
+
+#[test]
+fn a_call_through_the_dialplan_leaves_one_complete_record() {
+    let mut sim = Sim::new(config());
+    let mut phone = Phone::new(7);
+    let call = answered(&mut sim, &mut phone);
+    assert_eq!(sim.records.len(), 1, "a progress row when the call arrives");
+    assert!(!sim.records[0].is_finished());
+    sim.advance(secs(1.5));
+    sim.digit(call.leg, '7');
+    let media = sim.take_media();
+    sim.advance(secs(2.0));
+    sim.play_finished(call.leg, play_id(&media[1]));
+    let bye = sim.expect_request(&phone, "BYE");
+    sim.send(phone.addr, phone.reply(&bye, 200));
+
+    let records = sim.final_records();
+    assert_eq!(records.len(), 1);
+    let record = records[0];
+    assert_eq!(
+        record.id, sim.records[0].id,
+        "the same id from start to end"
+    );
+    assert_eq!(record.caller.number, "13800000000");
+    assert_eq!(record.dialled, "12345");
+    assert_eq!(record.hotline.as_deref(), Some("12345 first flow (test)"));
+    assert_eq!(record.merge_mode.as_deref(), Some("unified"));
+    assert_eq!(record.sip_call_ids, [phone.call_id.clone()]);
+    let steps: Vec<(&str, Option<&str>)> = record
+        .navigation
+        .iter()
+        .map(|s| (s.node.as_str(), s.input.as_deref()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("greeting", None),
+            ("greeting", Some("7")),
+            ("pressed-7", None)
+        ]
+    );
+    let times = &record.times;
+    let answered = times.answered.expect("answered");
+    let ended = times.ended.expect("ended");
+    assert_eq!((ended - times.arrived).num_milliseconds(), 3500);
+    assert_eq!(
+        (record.navigation[1].at - answered).num_milliseconds(),
+        1500
+    );
+    assert_eq!(
+        record.wait_s, 3.5,
+        "no person answered: the whole call was waiting"
+    );
+    assert_eq!(record.talk_s, 0.0);
+    let end = record.end.as_ref().expect("an end");
+    assert_eq!(
+        (end.by.as_str(), end.cause.as_str()),
+        ("engine", "dialplan")
+    );
+    assert!(sim.switch.is_idle() || sim.switch.active_calls() == 0);
+    assert_eq!(
+        sim.switch.unsaved_records(),
+        0,
+        "the fake store acknowledged it"
+    );
+}
+
+#[test]
+fn refused_and_cancelled_calls_leave_records_too() {
+    let mut sim = Sim::new(config());
+    let mut phone = Phone::new(7).dialling("99999");
+    sim.send(
+        phone.addr,
+        phone.invite(Some(&caller_sdp(1, &[8, 0, 101], "sendrecv"))),
+    );
+    let mut ringing = Phone::new(8);
+    let mut config = config();
+    config.ring = secs(10.0);
+    let mut slow = Sim::new(config);
+    slow.send(
+        ringing.addr,
+        ringing.invite(Some(&caller_sdp(1, &[8, 0, 101], "sendrecv"))),
+    );
+    slow.send(ringing.addr, ringing.cancel());
+
+    let refused = sim.final_records();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].dialled, "99999");
+    let end = refused[0].end.as_ref().expect("an end");
+    assert_eq!((end.cause.as_str(), end.sip_status), ("refused", Some(404)));
+    let cancelled = slow.final_records();
+    assert_eq!(cancelled.len(), 1);
+    let end = cancelled[0].end.as_ref().expect("an end");
+    assert_eq!((end.by.as_str(), end.cause.as_str()), ("caller", "cancel"));
+    assert_eq!(cancelled[0].times.answered, None);
+}
+
+#[test]
+fn a_subcentre_call_records_the_transfer_and_the_talk() {
+    let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", PLAN_TRUNK)]));
+    let mut caller = Phone::new(7).dialling("12366");
+    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    sim.advance(secs(2.0));
+    sim.send(pbx().addr, pbx_reply(&invite, 200));
+    sim.advance(secs(30.0));
+    sim.send(pbx().addr, pbx_request(&invite, "BYE", 1));
+    let records = sim.final_records();
+    let record = records[0];
+    assert_eq!(record.transfers.len(), 1);
+    let transfer = &record.transfers[0];
+    assert_eq!(transfer.target, "tax");
+    assert_eq!(transfer.outcome.as_deref(), Some("answered"));
+    assert_eq!(record.wait_s, 2.0);
+    assert_eq!(record.talk_s, 30.0);
+    assert_eq!(
+        record.end.as_ref().map(|e| e.by.as_str()),
+        Some("subcentre")
+    );
+    assert_eq!(record.tags.get("topic"), None);
 }

@@ -44,6 +44,6 @@ pub struct TrunkLeg {
     pub reinvite: Option<ServerTxnId>,
     /// Whether the INVITE was already sent again with credentials (one try only).
     pub authenticated: bool,
-    /// Index in the caller's `handovers` of this attempt, to note its outcome.
-    pub handover: usize,
+    /// Index of this attempt in the call record's transfers.
+    pub transfer: usize,
 }

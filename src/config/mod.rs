@@ -39,6 +39,51 @@ pub struct Config {
     pub log: LogConfig,
     /// `[shutdown]`: graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// `[records]`: the ticket store and where records are exported.
+    pub records: RecordsConfig,
+}
+
+/// `[records]`: call records in `<data>/records.sqlite` and their export.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordsConfig {
+    /// Records waiting for the disk before the signalling loop waits for the writer.
+    pub queue_capacity: usize,
+    /// Webhooks that receive every finished record as JSON, in order, at least once.
+    pub export: Vec<ExportEndpoint>,
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        RecordsConfig {
+            queue_capacity: 10_000,
+            export: Vec::new(),
+        }
+    }
+}
+
+/// `[[records.export]]`: one webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportEndpoint {
+    /// A short name (the outbox keeps each endpoint's order and backlog under it).
+    pub name: String,
+    /// `http://host:port/path` that accepts a POST of the record's JSON.
+    pub url: String,
+    /// Seconds to wait for an answer before trying again later.
+    #[serde(default = "default_export_timeout")]
+    pub timeout_s: u64,
+}
+
+fn default_export_timeout() -> u64 {
+    10
+}
+
+impl RecordsConfig {
+    /// The store file in the data directory.
+    pub fn store_path(data: &Path) -> PathBuf {
+        data.join("records.sqlite")
+    }
 }
 
 /// `[sip]`: signalling transport and transaction settings.

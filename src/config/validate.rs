@@ -203,6 +203,21 @@ fn check_media(config: &Config, out: &mut Vec<Problem>) {
 
 /// Rules for `[paths]`, `[log]` and `[shutdown]`.
 fn check_rest(config: &Config, out: &mut Vec<Problem>) {
+    if config.records.queue_capacity == 0 {
+        out.push(Problem::new("records.queue_capacity", "must be at least 1"));
+    }
+    for (i, endpoint) in config.records.export.iter().enumerate() {
+        if !endpoint.url.starts_with("http://") {
+            out.push(Problem::new(
+                "records.export",
+                format!(
+                    "entry {}: url must be an http:// URL, got \"{}\"",
+                    i + 1,
+                    endpoint.url
+                ),
+            ));
+        }
+    }
     for (key, path) in [
         ("paths.dialplans", &config.paths.dialplans),
         ("paths.prompts", &config.paths.prompts),

@@ -22,6 +22,11 @@ impl WallClock {
         }
     }
 
+    /// UTC at `now`, to the millisecond.
+    pub fn utc_at(&self, now: Instant) -> chrono::DateTime<chrono::Utc> {
+        self.local(now, 0).and_utc()
+    }
+
     /// Local time at `now` for a place `utc_offset_s` seconds east of UTC.
     pub fn local(&self, now: Instant, utc_offset_s: i32) -> NaiveDateTime {
         let elapsed = match now.checked_duration_since(self.instant) {

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::call::{Switch, SwitchConfig, SwitchOutput};
+use crate::config::RecordsConfig;
 use crate::config::{CodecName, Config, InbandDtmf};
 use crate::dialplan::clock::WallClock;
 use crate::dialplan::Diagnostic;
@@ -26,6 +27,9 @@ use crate::sip::fields::Transport;
 use crate::sip::peer::Peer;
 use crate::sip::transaction::TimerConfig;
 use crate::sip::uri::Uri;
+use crate::tickets::export::{self, ExportError, Exporter, ExporterConfig};
+use crate::tickets::store::{Store, StoreError};
+use crate::tickets::writer::{Durable, Writer, WriterConfig};
 use tcp::TcpInbound;
 
 /// How often sparse tables shrink and free memory goes back to the OS after a load peak.
@@ -50,6 +54,12 @@ pub enum StartError {
     /// The media plane's threads could not start.
     #[error("cannot start the media plane: {0}")]
     Media(std::io::Error),
+    /// The ticket store could not be opened.
+    #[error("ticket store: {0}")]
+    Records(#[from] StoreError),
+    /// The exporter could not start.
+    #[error("record export: {0}")]
+    Export(#[from] ExportError),
 }
 
 /// Runs the engine until `stop` resolves, then ends calls in progress and returns.
@@ -148,6 +158,7 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
         numbers = plan.dialplan.numbers.len(),
         "hotline is answering"
     );
+    let (writer, exporter, mut durable_rx) = start_records(&config)?;
     let mut reloads = reload::listen(&config.paths.data);
     let (loaded_tx, mut loaded_rx) = mpsc::channel(4);
 
@@ -179,6 +190,14 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
                 }
             },
             Some(event) = media_rx.recv() => switch.handle_media_event(Instant::now(), event),
+            Some(Durable::Record { id, finished }) = durable_rx.recv() => {
+                if finished {
+                    switch.record_durable(&id);
+                    if let Some(exporter) = &exporter {
+                        exporter.nudge();
+                    }
+                }
+            }
             _ = sleep_until(wake) => switch.handle_timeout(Instant::now()),
             Some(request) = reloads.recv() => {
                 // Reading and checking the files happens off the signalling loop.
@@ -218,10 +237,18 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
                         warn!(%error, "media plane refused a command");
                     }
                 }
+                SwitchOutput::Record(record) => {
+                    if let Err(gone) = writer.submit(*record) {
+                        // Never silent: the record goes to the log whole.
+                        let json = serde_json::to_string(&gone.record).unwrap_or_default();
+                        tracing::error!(record = %json, "record writer gone: record only in this log");
+                    }
+                }
             }
         }
         if let Some(until) = draining_until {
-            if switch.active_calls() == 0 || Instant::now() >= until {
+            let settled = switch.active_calls() == 0 && switch.unsaved_records() == 0;
+            if settled || Instant::now() >= until {
                 if switch.active_calls() > 0 {
                     warn!(
                         calls = switch.active_calls(),
@@ -232,9 +259,59 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
             }
         }
     }
+    // Everything queued reaches the disk before the process exits.
+    writer.close();
+    if let Some(exporter) = exporter {
+        exporter.stop();
+    }
     plane.shutdown();
     info!("stopped");
     Ok(())
+}
+
+/// Opens the ticket store (reporting calls a previous run left unfinished), and starts its
+/// writer and, when webhooks are configured, the exporter.
+#[allow(clippy::type_complexity)]
+fn start_records(
+    config: &Config,
+) -> Result<(Writer, Option<Exporter>, mpsc::UnboundedReceiver<Durable>), StartError> {
+    let path = RecordsConfig::store_path(&config.paths.data);
+    let unfinished = Store::open(&path)?.unfinished()?;
+    if !unfinished.is_empty() {
+        warn!(
+            calls = unfinished.len(),
+            store = %path.display(),
+            "calls were in progress when the engine last stopped: their records stay unfinished"
+        );
+    }
+    let endpoints = &config.records.export;
+    let (durable_tx, durable_rx) = mpsc::unbounded_channel();
+    let writer = Writer::start(
+        WriterConfig {
+            path: path.clone(),
+            capacity: config.records.queue_capacity,
+            endpoints: endpoints.iter().map(|e| e.name.clone()).collect(),
+        },
+        durable_tx,
+    )?;
+    let exporter = match endpoints.is_empty() {
+        true => None,
+        false => Some(Exporter::start(ExporterConfig {
+            path,
+            endpoints: endpoints
+                .iter()
+                .map(|e| export::Endpoint {
+                    name: e.name.clone(),
+                    url: e.url.clone(),
+                    timeout: std::time::Duration::from_secs(e.timeout_s),
+                })
+                .collect(),
+            backoff_min: std::time::Duration::from_secs(1),
+            backoff_max: std::time::Duration::from_secs(300),
+            poll: std::time::Duration::from_secs(1),
+        })?),
+    };
+    Ok((writer, exporter, durable_rx))
 }
 
 /// Kernel buffer for the SIP UDP socket: the default (~208 KB) overflows in call bursts of

@@ -162,6 +162,15 @@ impl Endpoint {
         format!("{:016x}", splitmix64(self.seed ^ self.next_id))
     }
 
+    /// 16 fresh bytes for ids (call record UUIDs), from the same seeded generator as tokens.
+    pub fn new_id(&mut self) -> [u8; 16] {
+        self.next_id += 1;
+        let high = splitmix64(self.seed ^ self.next_id);
+        self.next_id += 1;
+        let low = splitmix64(self.seed ^ self.next_id);
+        ((u128::from(high) << 64) | u128::from(low)).to_be_bytes()
+    }
+
     /// Feeds one message received from `source`.
     pub fn handle_message(&mut self, now: Instant, source: Peer, bytes: &[u8]) {
         match parse(bytes) {

@@ -34,8 +34,6 @@ impl Switch {
             return false;
         };
         let name = centre.name.clone();
-        call.handovers.push(format!("transfer:{name}"));
-        let handover = call.handovers.len() - 1;
         let wall = self.clock.local(now, call.plan.dialplan.utc_offset_s);
         let dialplan = &call.plan.dialplan;
         let open = centre.always_open
@@ -48,16 +46,21 @@ impl Switch {
             (_, TrunkTransport::Tcp) => Some("no-outbound-tcp"),
             _ => None,
         };
+        let leg = call.leg.partner();
+        let peer = Peer::udp(centre.trunk);
+        let transfer = self.note_transfer(now, id, &name);
         if let Some(why) = refusal {
             info!(call = id.0, subcentre = %name, why, "sub-centre not tried");
-            call.handovers[handover].push_str(&format!("={why}"));
+            self.note_transfer_outcome(now, id, transfer, why);
             return false;
         }
-        let leg = call.leg.partner();
+        let Some(call) = self.calls.get_mut(&id) else {
+            return false;
+        };
         call.trunk = Some(TrunkLeg {
             subcentre,
             leg,
-            peer: Peer::udp(centre.trunk),
+            peer,
             state: TrunkState::Opening,
             invite: None,
             txn: None,
@@ -65,7 +68,7 @@ impl Switch {
             dialog: None,
             reinvite: None,
             authenticated: false,
-            handover,
+            transfer,
         });
         info!(call = id.0, subcentre = %name, "passing the call to the sub-centre");
         self.media.push_back(MediaCommand::Open { leg });
@@ -288,13 +291,11 @@ impl Switch {
         };
         trunk.state = TrunkState::Bridged;
         let leg = trunk.leg;
-        let handover = trunk.handover;
+        let transfer = trunk.transfer;
         self.by_dialog.insert(dialog.id.clone(), id);
         trunk.dialog = Some(dialog);
-        if let Some(note) = call.handovers.get_mut(handover) {
-            note.push_str("=answered");
-        }
         call.current_play = None;
+        self.note_transfer_outcome(now, id, transfer, "answered");
         self.wakes.clear(&Wake::Trunk(id));
         info!(call = id.0, "sub-centre answered: bridged");
         self.media.push_back(MediaCommand::Stream {
@@ -314,10 +315,8 @@ impl Switch {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if let Some(trunk) = &call.trunk {
-            if let Some(note) = call.handovers.get_mut(trunk.handover) {
-                note.push_str(&format!("={why}"));
-            }
+        if let Some(transfer) = call.trunk.as_ref().map(|t| t.transfer) {
+            self.note_transfer_outcome(now, id, transfer, why);
         }
         warn!(call = id.0, why, "sub-centre did not take the call");
         self.drop_trunk(id);
@@ -336,17 +335,12 @@ impl Switch {
         if trunk.state != TrunkState::Inviting {
             return;
         }
+        let transfer = trunk.transfer;
         self.abandon_trunk(now, id);
+        self.note_transfer_outcome(now, id, transfer, "no-answer");
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if let Some(note) = call
-            .trunk
-            .as_ref()
-            .and_then(|t| call.handovers.get_mut(t.handover))
-        {
-            note.push_str("=no-answer");
-        }
         // The leg stays until the CANCEL is through; the caller does not wait for it.
         let actions = match call.nav.as_mut() {
             Some(nav) => nav.on_transfer_failed(now),

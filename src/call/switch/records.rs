@@ -1,0 +1,252 @@
+//! Keeping each call's record as the call goes: opened when the INVITE arrives (a progress row,
+//! so a crash leaves the call visible as unfinished), noted at each hand-over, finished when the
+//! call ends. The shell writes what `poll_output` hands it to the ticket store.
+
+use std::time::Instant;
+
+use super::Switch;
+use crate::call::caller::{CallId, CallRoute, Caller, Ending};
+use crate::dialplan::clock::WallClock;
+use crate::dialplan::navigation::{Navigation, PathEvent};
+use crate::sip::fields::Fields;
+use crate::sip::message::Request;
+use crate::tickets::record::{
+    CallEnd, CallRecord, NavigationStep, Party, QueueVisit, Timestamp, TransferAttempt,
+};
+
+impl Switch {
+    /// The record of a call arriving now with `invite`.
+    pub(super) fn open_record(
+        &mut self,
+        now: Instant,
+        invite: &Request,
+        dialled: &str,
+    ) -> CallRecord {
+        let id = uuid::Builder::from_random_bytes(self.endpoint.new_id()).into_uuid();
+        let from = invite.from_header().ok();
+        let caller = Party {
+            number: from
+                .as_ref()
+                .and_then(|f| f.uri.user.clone())
+                .unwrap_or_default(),
+            display_name: from.and_then(|f| f.display).filter(|name| !name.is_empty()),
+        };
+        let call_id = invite.call_id().map(str::to_string).unwrap_or_default();
+        CallRecord::new(
+            id.to_string(),
+            call_id,
+            caller,
+            dialled.to_string(),
+            self.utc(now),
+        )
+    }
+
+    /// UTC at `now`.
+    pub(super) fn utc(&self, now: Instant) -> Timestamp {
+        self.clock.utc_at(now)
+    }
+
+    /// Hands the record of a call as it stands now to the shell (a progress row).
+    pub(super) fn save_progress(&mut self, id: CallId) {
+        if let Some(call) = self.calls.get(&id) {
+            self.records.push_back(call.record.clone());
+        }
+    }
+
+    /// The dialplan handed the call to a queue.
+    pub(super) fn note_queue(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        queue: &str,
+        priority: u8,
+        outcome: &str,
+    ) {
+        let at = self.utc(now);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let times = &mut call.record.times;
+        times.navigation_ended.get_or_insert(at);
+        times.queued.get_or_insert(at);
+        call.record.queues.push(QueueVisit {
+            queue: queue.to_string(),
+            priority,
+            entered: at,
+            left: Some(at),
+            outcome: Some(outcome.to_string()),
+        });
+        self.save_progress(id);
+    }
+
+    /// A transfer to `target` starts; returns its index in the record's transfers.
+    pub(super) fn note_transfer(&mut self, now: Instant, id: CallId, target: &str) -> usize {
+        let at = self.utc(now);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return 0;
+        };
+        call.record.times.navigation_ended.get_or_insert(at);
+        call.record.transfers.push(TransferAttempt {
+            kind: "subcentre".to_string(),
+            target: target.to_string(),
+            started: at,
+            answered: None,
+            ended: None,
+            outcome: None,
+        });
+        let index = call.record.transfers.len() - 1;
+        self.save_progress(id);
+        index
+    }
+
+    /// The transfer at `index` has an outcome (`answered`, a status, `no-answer`...).
+    pub(super) fn note_transfer_outcome(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        index: usize,
+        outcome: &str,
+    ) {
+        let at = self.utc(now);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let answered = outcome == "answered";
+        if answered {
+            call.record.times.person_answered.get_or_insert(at);
+        }
+        if let Some(transfer) = call.record.transfers.get_mut(index) {
+            transfer.outcome.get_or_insert_with(|| outcome.to_string());
+            match answered {
+                true => transfer.answered = Some(at),
+                false => transfer.ended = Some(at),
+            }
+        }
+        if answered {
+            self.save_progress(id);
+        }
+    }
+
+    /// Completes the record of a call that ends now and hands it to the shell.
+    pub(super) fn finish_record(&mut self, now: Instant, id: CallId, why: &Ending) {
+        let at = self.utc(now);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        complete(call, &self.clock, at, why);
+        self.unsaved.insert(call.record.id.clone());
+        self.records.push_back(call.record.clone());
+    }
+
+    /// A call refused before it became a call (unknown number, no capacity, bad offer): its
+    /// record is finished at once.
+    pub(super) fn refused_record(&mut self, now: Instant, invite: &Request, status: u16) {
+        let dialled = invite.uri.user.clone().unwrap_or_default();
+        let mut record = self.open_record(now, invite, &dialled);
+        let at = record.times.arrived;
+        record.times.ended = Some(at);
+        record.end = Some(end_of(&Ending::Refused(status)));
+        self.unsaved.insert(record.id.clone());
+        self.records.push_back(record);
+    }
+
+    /// The hand-overs for the `call ended` log line: `queue:general`, `transfer:tax=486`.
+    pub(super) fn describe_handovers(call: &Caller) -> String {
+        let mut steps: Vec<(Timestamp, String)> = Vec::new();
+        for visit in &call.record.queues {
+            steps.push((visit.entered, format!("queue:{}", visit.queue)));
+        }
+        for transfer in &call.record.transfers {
+            let outcome = transfer.outcome.as_deref().map(|o| format!("={o}"));
+            let text = format!(
+                "transfer:{}{}",
+                transfer.target,
+                outcome.unwrap_or_default()
+            );
+            steps.push((transfer.started, text));
+        }
+        // In the order they happened; a queue after a failed transfer at the same millisecond
+        // comes after it.
+        steps.sort_by_key(|(at, text)| (*at, text.starts_with("queue:")));
+        let texts: Vec<String> = steps.into_iter().map(|(_, text)| text).collect();
+        texts.join(",")
+    }
+}
+
+/// Fills in the end of the record: who and why, the walk, tags, survey and durations.
+fn complete(call: &mut Caller, clock: &WallClock, at: Timestamp, why: &Ending) {
+    let record = &mut call.record;
+    if let CallRoute::Number { entry, .. } = &call.route {
+        if let Some(number) = call.plan.dialplan.numbers.get(*entry) {
+            record.hotline = Some(number.line.clone());
+            record.merge_mode = Some(number.mode.as_str().to_string());
+        }
+    }
+    if let Some(nav) = &call.nav {
+        record.navigation = steps_of(nav, clock);
+        record.tags = nav.tags().iter().cloned().collect();
+        record.survey = record
+            .tags
+            .get("satisfaction")
+            .and_then(|v| v.parse().ok())
+            .filter(|v| (1..=5).contains(v));
+    }
+    record.times.navigation_ended.get_or_insert(at);
+    record.times.ended = Some(at);
+    let seconds = |from: Timestamp, to: Timestamp| (to - from).num_milliseconds() as f64 / 1000.0;
+    let person = record.times.person_answered;
+    record.wait_s = seconds(record.times.arrived, person.unwrap_or(at));
+    record.talk_s = person.map_or(0.0, |p| seconds(p, at));
+    for transfer in &mut record.transfers {
+        if transfer.answered.is_some() {
+            transfer.ended.get_or_insert(at);
+        }
+    }
+    record.end = Some(end_of(why));
+}
+
+/// The walk as record steps.
+fn steps_of(nav: &Navigation, clock: &WallClock) -> Vec<NavigationStep> {
+    let dialplan = &nav.plan().dialplan;
+    let mut node = String::new();
+    let mut steps = Vec::new();
+    for step in nav.path() {
+        let input = match &step.event {
+            PathEvent::Enter(id) => {
+                node = dialplan.node_name(*id).to_string();
+                None
+            }
+            PathEvent::Key(key) => Some(key.to_string()),
+            PathEvent::NoInput => Some("timeout".to_string()),
+            PathEvent::Invalid(_) => Some("invalid".to_string()),
+            PathEvent::Fallback => Some("fallback".to_string()),
+            PathEvent::Stuck => Some("stuck".to_string()),
+            PathEvent::Tag(..) => continue,
+        };
+        steps.push(NavigationStep {
+            at: clock.utc_at(step.at),
+            node: node.clone(),
+            input,
+        });
+    }
+    steps
+}
+
+/// Who ended the call and why, as the record says it.
+fn end_of(why: &Ending) -> CallEnd {
+    let (by, cause, sip_status) = match why {
+        Ending::CallerHungUp => ("caller", "bye", None),
+        Ending::CallerCancelled => ("caller", "cancel", Some(487)),
+        Ending::SubCentreHungUp => ("subcentre", "bye", None),
+        Ending::FlowDone => ("engine", "dialplan", None),
+        Ending::MediaTimeout => ("engine", "media-timeout", None),
+        Ending::NoAck => ("engine", "no-ack", None),
+        Ending::Shutdown => ("engine", "shutdown", None),
+        Ending::Refused(status) => ("engine", "refused", Some(*status)),
+    };
+    CallEnd {
+        by: by.to_string(),
+        cause: cause.to_string(),
+        sip_status,
+    }
+}
