@@ -373,14 +373,6 @@ impl Switch {
     }
 
     fn new_call(&mut self, now: Instant, txn: ServerTxnId, invite: Request, source: Peer) {
-        if self.draining || self.calls.len() >= self.config.max_calls {
-            let mut response = self.endpoint.tagged(&invite, 503);
-            response
-                .headers
-                .push(HeaderName::Other("Retry-After".into()), "5");
-            self.refused_record(now, &invite, 503);
-            return self.endpoint.respond(now, txn, response);
-        }
         let to_user = invite.to_header().ok().and_then(|to| to.uri.user);
         let route = match self
             .plan
@@ -394,11 +386,6 @@ impl Switch {
                 dialled,
             } => {
                 debug!(uri = %invite.uri, status, "no such number");
-                // The announcement needs an offer to answer with early media.
-                if prompts.is_empty() || invite.body.is_empty() {
-                    self.refused_record(now, &invite, status);
-                    return self.reply(now, txn, &invite, status);
-                }
                 CallRoute::Announce {
                     prompts,
                     status,
@@ -406,24 +393,43 @@ impl Switch {
                 }
             }
         };
+        if self.draining || self.calls.len() >= self.config.max_calls {
+            let mut response = self.endpoint.tagged(&invite, 503);
+            response
+                .headers
+                .push(HeaderName::Other("Retry-After".into()), "5");
+            self.refused_record(now, &invite, 503, &route);
+            return self.endpoint.respond(now, txn, response);
+        }
+        if let CallRoute::Announce {
+            prompts, status, ..
+        } = &route
+        {
+            // The announcement needs an offer to answer with early media.
+            if prompts.is_empty() || invite.body.is_empty() {
+                let status = *status;
+                self.refused_record(now, &invite, status, &route);
+                return self.reply(now, txn, &invite, status);
+            }
+        }
         let offer = if invite.body.is_empty() {
             None
         } else {
             if invite.content_type().as_deref() != Some("application/sdp") {
-                self.refused_record(now, &invite, 415);
+                self.refused_record(now, &invite, 415, &route);
                 return self.reply(now, txn, &invite, 415);
             }
             let offer = match SessionDescription::parse(&invite.body) {
                 Ok(offer) => offer,
                 Err(error) => {
                     debug!(%error, "unreadable SDP offer");
-                    self.refused_record(now, &invite, 400);
+                    self.refused_record(now, &invite, 400, &route);
                     return self.reply(now, txn, &invite, 400);
                 }
             };
             // Refuse an offer we cannot answer before spending a port on it.
             if sdp::answer(&offer, &self.local_media(9, 0)).is_err() {
-                self.refused_record(now, &invite, 488);
+                self.refused_record(now, &invite, 488, &route);
                 return self.reply(now, txn, &invite, 488);
             }
             Some(offer)
@@ -438,10 +444,7 @@ impl Switch {
             .and_then(|from| from.uri.user)
             .unwrap_or_default();
         info!(call = id.0, caller = %self.show_number(&caller), ?route, "incoming call");
-        let dialled = match &route {
-            CallRoute::Number { dialled, .. } | CallRoute::Announce { dialled, .. } => dialled,
-        };
-        let record = self.open_record(now, &invite, dialled);
+        let record = self.open_record(now, &invite, &route);
         self.calls.insert(
             id,
             Caller {
@@ -550,6 +553,8 @@ impl Switch {
         response.body = body;
         call.phase = Phase::Answering;
         call.record.times.answered = Some(self.clock.utc_at(now));
+        let progress = call.record.clone();
+        self.records.push_back(progress);
         self.by_dialog.insert(dialog.id.clone(), id);
         call.dialog = Some(dialog);
         let leg = call.leg;

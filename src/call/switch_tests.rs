@@ -2057,8 +2057,18 @@ fn a_call_through_the_dialplan_leaves_one_complete_record() {
     let mut sim = Sim::new(config());
     let mut phone = Phone::new(7);
     let call = answered(&mut sim, &mut phone);
-    assert_eq!(sim.records.len(), 1, "a progress row when the call arrives");
+    assert_eq!(
+        sim.records.len(),
+        2,
+        "progress rows when the call arrives and is answered"
+    );
     assert!(!sim.records[0].is_finished());
+    assert_eq!(sim.records[0].times.answered, None);
+    assert!(sim.records[1].times.answered.is_some());
+    assert_eq!(
+        sim.records[0].hotline.as_deref(),
+        Some("12345 first flow (test)")
+    );
     sim.advance(secs(1.5));
     sim.digit(call.leg, '7');
     let media = sim.take_media();

@@ -24,7 +24,8 @@ impl WallClock {
 
     /// UTC at `now`, to the millisecond.
     pub fn utc_at(&self, now: Instant) -> chrono::DateTime<chrono::Utc> {
-        self.local(now, 0).and_utc()
+        let exact = self.local(now, 0).and_utc();
+        chrono::DateTime::from_timestamp_millis(exact.timestamp_millis()).unwrap_or(exact)
     }
 
     /// Local time at `now` for a place `utc_offset_s` seconds east of UTC.

@@ -163,8 +163,8 @@ pub struct TransferAttempt {
 pub struct CallEnd {
     /// Who ended it: `caller`, `engine`, `subcentre`, `seat`.
     pub by: String,
-    /// Why: `bye`, `cancel`, `dialplan`, `media-timeout`, `no-ack`, `shutdown`, `refused`,
-    /// `unfinished` (the engine stopped while the call ran).
+    /// Why: `bye`, `cancel`, `dialplan`, `media-timeout`, `no-ack`, `shutdown`, `refused`.
+    /// A call the engine stopped during has no `end` at all (it stays unfinished).
     pub cause: String,
     /// The SIP status the caller got when the call was refused (404, 487, 503...).
     #[serde(default)]

@@ -4,6 +4,7 @@
 
 pub mod baresip;
 pub mod capture;
+pub mod records;
 pub mod rtp;
 pub mod sipp;
 

@@ -20,7 +20,7 @@ impl Switch {
         &mut self,
         now: Instant,
         invite: &Request,
-        dialled: &str,
+        route: &CallRoute,
     ) -> CallRecord {
         let id = uuid::Builder::from_random_bytes(self.endpoint.new_id()).into_uuid();
         let from = invite.from_header().ok();
@@ -32,13 +32,24 @@ impl Switch {
             display_name: from.and_then(|f| f.display).filter(|name| !name.is_empty()),
         };
         let call_id = invite.call_id().map(str::to_string).unwrap_or_default();
-        CallRecord::new(
+        let (dialled, number) = match route {
+            CallRoute::Number { entry, dialled } => {
+                (dialled, self.plan.dialplan.numbers.get(*entry))
+            }
+            CallRoute::Announce { dialled, .. } => (dialled, None),
+        };
+        let mut record = CallRecord::new(
             id.to_string(),
             call_id,
             caller,
-            dialled.to_string(),
+            dialled.clone(),
             self.utc(now),
-        )
+        );
+        if let Some(number) = number {
+            record.hotline = Some(number.line.clone());
+            record.merge_mode = Some(number.mode.as_str().to_string());
+        }
+        record
     }
 
     /// UTC at `now`.
@@ -140,9 +151,14 @@ impl Switch {
 
     /// A call refused before it became a call (unknown number, no capacity, bad offer): its
     /// record is finished at once.
-    pub(super) fn refused_record(&mut self, now: Instant, invite: &Request, status: u16) {
-        let dialled = invite.uri.user.clone().unwrap_or_default();
-        let mut record = self.open_record(now, invite, &dialled);
+    pub(super) fn refused_record(
+        &mut self,
+        now: Instant,
+        invite: &Request,
+        status: u16,
+        route: &CallRoute,
+    ) {
+        let mut record = self.open_record(now, invite, route);
         let at = record.times.arrived;
         record.times.ended = Some(at);
         record.end = Some(end_of(&Ending::Refused(status)));
@@ -176,12 +192,6 @@ impl Switch {
 /// Fills in the end of the record: who and why, the walk, tags, survey and durations.
 fn complete(call: &mut Caller, clock: &WallClock, at: Timestamp, why: &Ending) {
     let record = &mut call.record;
-    if let CallRoute::Number { entry, .. } = &call.route {
-        if let Some(number) = call.plan.dialplan.numbers.get(*entry) {
-            record.hotline = Some(number.line.clone());
-            record.merge_mode = Some(number.mode.as_str().to_string());
-        }
-    }
     if let Some(nav) = &call.nav {
         record.navigation = steps_of(nav, clock);
         record.tags = nav.tags().iter().cloned().collect();
