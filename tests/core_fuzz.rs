@@ -56,6 +56,7 @@ fn switch() -> Switch {
         contact: Uri::sip(Some("hotline"), "127.0.0.1", Some(5060)),
         codecs: vec![sdp::Codec::Pcma, sdp::Codec::Pcmu],
         redact_numbers: false,
+        recordings: None,
     };
     Switch::new(config, endpoint, Arc::new(plan()), WallClock::now())
 }

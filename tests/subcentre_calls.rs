@@ -8,6 +8,8 @@ mod support;
 use std::thread;
 use std::time::Duration;
 
+use hotline::media::codec::Codec;
+use support::records::records;
 use support::rtp::RtpPeer;
 use support::sipp::{calls_ended, keys_scenario, press, write_scenario, CallEnded, Press, Sipp};
 use support::{free_port, shipped_dialplans_with_trunks, Engine};
@@ -330,5 +332,106 @@ fn a_subcentre_that_asks_for_credentials_gets_a_digest_answer() {
         ["transfer:tax=403", "queue:general"],
         "{}",
         wrong.line
+    );
+}
+
+/// The PBX as in [`answers_then_hangs_up`], with its media at the test's own RTP port
+/// (`-set pbx_rtp`), in PCMU, hanging up after 3 s.
+fn pbx_with_test_media() -> String {
+    answers_then_hangs_up()
+        .replace(
+            "<scenario name=\"sub-centre answers, then hangs up\">",
+            "<scenario name=\"sub-centre answers, then hangs up\">\n  <Global variables=\"pbx_rtp\"/>",
+        )
+        .replace(
+            "m=audio [media_port] RTP/AVP 8 101\n      a=rtpmap:8 PCMA/8000",
+            "m=audio [$pbx_rtp] RTP/AVP 0 101\n      a=rtpmap:0 PCMU/8000",
+        )
+        .replace(
+            r#"<pause milliseconds="2000"/>"#,
+            r#"<pause milliseconds="3000"/>"#,
+        )
+}
+
+/// 20 ms of a sine at `hz`, starting at sample `n`.
+fn tone(hz: f64, n: usize) -> Vec<i16> {
+    (n..n + 160)
+        .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * hz * i as f64 / 8000.0).sin()) as i16)
+        .collect()
+}
+
+/// The power of `samples` at `hz` (Goertzel).
+fn power_at(samples: &[i16], hz: f64) -> f64 {
+    let k = 2.0 * (2.0 * std::f64::consts::PI * hz / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) + k * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    s1 * s1 + s2 * s2 - k * s1 * s2
+}
+
+#[test]
+fn a_bridged_call_is_recorded_caller_left_subcentre_right() {
+    let pbx_port = free_port();
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let dialplans = shipped_dialplans_with_trunks(scratch.path(), &[("127.0.0.1:5070", pbx_port)]);
+    let mut engine = Engine::start_on(&dialplans, "", 200);
+    let mut caller_rtp = RtpPeer::bind();
+    let mut pbx_rtp = RtpPeer::bind();
+    let pbx_file = write_scenario(engine.dir(), "pbx.xml", &pbx_with_test_media());
+    let pbx = Sipp::uas(&pbx_file, pbx_port)
+        .set("pbx_rtp", &pbx_rtp.port().to_string())
+        .spawn_in(scratch.path());
+    let caller = Sipp::new("uac_wait_bye.xml", engine.sip)
+        .service("12366")
+        .set("rtp_port", &caller_rtp.port().to_string());
+    let dir = engine.dir().to_path_buf();
+    let call = thread::spawn(move || caller.run_in(&dir));
+
+    // Each side learns the engine's address from the first packet the bridge sends it.
+    let heard = |h: &support::rtp::Heard| !h.payload.is_empty();
+    let (_, to_caller_leg) = caller_rtp.listen(Duration::from_secs(10), heard);
+    let (_, to_trunk_leg) = pbx_rtp.listen(Duration::from_secs(10), heard);
+    let to_caller_leg = to_caller_leg.expect("the engine's caller leg");
+    let to_trunk_leg = to_trunk_leg.expect("the engine's trunk leg");
+    // 1.5 s of talk: the caller at 440 Hz, the sub-centre at 1000 Hz, sent in real time.
+    for frame in 0..75 {
+        caller_rtp.send_audio(&tone(440.0, frame * 160), Codec::Pcma, to_caller_leg);
+        pbx_rtp.send_audio(&tone(1000.0, frame * 160), Codec::Pcmu, to_trunk_leg);
+        thread::sleep(Duration::from_millis(20));
+    }
+    call.join().expect("caller thread").assert_all_succeeded(1);
+    pbx.wait().assert_all_succeeded(1);
+    let config = engine.dir().join("hotline.toml");
+    assert!(engine.terminate().is_some_and(|s| s.success()));
+
+    let records = records(&config);
+    assert_eq!(records.len(), 1);
+    let recording = &records[0].recordings[0];
+    assert_eq!(recording.status, "ok", "{recording:?}");
+    let wav = engine.dir().join("var").join(&recording.path);
+    let mut reader = hound::WavReader::open(&wav).expect("the recording");
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 8000, 16)
+    );
+    let samples: Vec<i16> = reader.samples::<i16>().map(|s| s.unwrap_or(0)).collect();
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    let seconds = left.len() as f64 / 8000.0;
+    assert!(
+        (2.5..=6.0).contains(&seconds),
+        "the talk lasted about 3 s: {seconds} s"
+    );
+    assert!(
+        power_at(&left, 440.0) > 20.0 * power_at(&left, 1000.0),
+        "the caller is on the left"
+    );
+    assert!(
+        power_at(&right, 1000.0) > 20.0 * power_at(&right, 440.0),
+        "the sub-centre is on the right"
     );
 }

@@ -123,6 +123,8 @@ pub struct Caller {
     pub record: CallRecord,
     /// The leg toward a sub-centre, while the call is passed to one.
     pub trunk: Option<TrunkLeg>,
+    /// A recording of the call is being written.
+    pub recording: bool,
     /// The playback whose end the flow waits for.
     pub current_play: Option<u64>,
     /// Our BYE, while it is outstanding.

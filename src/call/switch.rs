@@ -51,6 +51,8 @@ pub struct SwitchConfig {
     pub codecs: Vec<sdp::Codec>,
     /// Mask the middle digits of callers' numbers in logs.
     pub redact_numbers: bool,
+    /// Record bridged calls into this directory (`None`: no recordings).
+    pub recordings: Option<std::path::PathBuf>,
 }
 
 /// What the switch asks its I/O shell to do.
@@ -70,6 +72,8 @@ enum Wake {
     Answer(CallId),
     Flow(CallId),
     Trunk(CallId),
+    /// Stop waiting for the recorder's word on a finished call's recording.
+    Recording(CallId),
 }
 
 /// The call controller.
@@ -86,6 +90,8 @@ pub struct Switch {
     wakes: Deadlines<Wake>,
     media: VecDeque<MediaCommand>,
     records: VecDeque<CallRecord>,
+    /// Final records held until their recording is finished, by the caller's leg.
+    awaiting_recording: HashMap<LegId, CallRecord>,
     /// Final records handed out and not yet durable: the switch is not idle until they are.
     unsaved: HashSet<String>,
     ended: Vec<(CallId, Ending)>,
@@ -115,6 +121,7 @@ impl Switch {
             wakes: Deadlines::new(),
             media: VecDeque::new(),
             records: VecDeque::new(),
+            awaiting_recording: HashMap::new(),
             unsaved: HashSet::new(),
             ended: Vec::new(),
             next_call: 0,
@@ -169,6 +176,7 @@ impl Switch {
                     }
                 }
             }
+            MediaEvent::RecordingDone { leg, error, .. } => self.recording_done(leg, error, false),
             MediaEvent::Timeout { leg } => {
                 info!(leg = leg.0, "no RTP on a leg: hanging up");
                 self.hang_up(now, CallId(leg.call_leg().0), Ending::MediaTimeout);
@@ -184,6 +192,7 @@ impl Switch {
             match wake {
                 Wake::Answer(id) => self.answer(now, id),
                 Wake::Trunk(id) => self.trunk_ring_timeout(now, id),
+                Wake::Recording(id) => self.recording_done(LegId(id.0), None, true),
                 Wake::Flow(id) => {
                     let nav = self.calls.get_mut(&id).and_then(|c| c.nav.as_mut());
                     if let Some(nav) = nav {
@@ -463,6 +472,7 @@ impl Switch {
                 nav: None,
                 record,
                 trunk: None,
+                recording: false,
                 current_play: None,
                 bye: None,
                 reinvite: None,

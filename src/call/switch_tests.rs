@@ -48,6 +48,7 @@ fn config() -> SwitchConfig {
         contact: Uri::sip(Some("hotline"), &ENGINE_IP.to_string(), Some(5060)),
         codecs: vec![sdp::Codec::Pcma, sdp::Codec::Pcmu],
         redact_numbers: true,
+        recordings: None,
     }
 }
 
@@ -155,6 +156,8 @@ fn show(command: &MediaCommand) -> String {
         MediaCommand::Close { leg: l } => format!("close {}", leg(l)),
         MediaCommand::Bridge { leg: l, peer } => format!("bridge {} {}", leg(l), leg(peer)),
         MediaCommand::Unbridge { leg: l } => format!("unbridge {}", leg(l)),
+        MediaCommand::Record { leg: l, path } => format!("record {} {}", leg(l), path.display()),
+        MediaCommand::StopRecording { leg: l } => format!("stop recording {}", leg(l)),
     }
 }
 
@@ -2180,4 +2183,56 @@ fn a_subcentre_call_records_the_transfer_and_the_talk() {
         Some("subcentre")
     );
     assert_eq!(record.tags.get("topic"), None);
+}
+
+#[test]
+fn a_bridged_call_is_recorded_and_its_record_waits_for_the_wav() {
+    let mut config = config();
+    config.recordings = Some(std::path::PathBuf::from("/data/recordings"));
+    let mut sim = Sim::with_plan(config, plan(&[("tax.toml", PLAN_TRUNK)]));
+    let mut caller = Phone::new(7).dialling("12366");
+    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    sim.send(pbx().addr, pbx_reply(&invite, 200));
+    sim.expect_request(&pbx(), "ACK");
+    let id = sim.records.last().map(|r| r.id.clone()).unwrap_or_default();
+    let media = sim.media();
+    assert_eq!(
+        media.last().map(String::as_str),
+        Some(format!("record 1 /data/recordings/2026-10-12/{id}.wav").as_str()),
+        "the local date names the folder: {media:?}"
+    );
+    sim.send(caller.addr, caller.in_dialog("BYE", None));
+    assert!(
+        sim.final_records().is_empty(),
+        "held until the WAV is closed"
+    );
+    assert_eq!(sim.switch.unsaved_records(), 1);
+    sim.media_event(MediaEvent::RecordingDone {
+        leg: LegId(1),
+        path: format!("/data/recordings/2026-10-12/{id}.wav").into(),
+        seconds: 1.0,
+        error: Some("No space left on device".into()),
+    });
+    let records = sim.final_records();
+    assert_eq!(records.len(), 1);
+    let recording = &records[0].recordings[0];
+    assert_eq!(recording.path, format!("recordings/2026-10-12/{id}.wav"));
+    assert_eq!(recording.status, "failed: No space left on device");
+    assert_eq!(sim.switch.unsaved_records(), 0);
+}
+
+#[test]
+fn a_recorder_that_never_reports_does_not_hold_the_record_for_ever() {
+    let mut config = config();
+    config.recordings = Some(std::path::PathBuf::from("/data/recordings"));
+    let mut sim = Sim::with_plan(config, plan(&[("tax.toml", PLAN_TRUNK)]));
+    let mut caller = Phone::new(7).dialling("12366");
+    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    sim.send(pbx().addr, pbx_reply(&invite, 200));
+    sim.expect_request(&pbx(), "ACK");
+    sim.send(caller.addr, caller.in_dialog("BYE", None));
+    sim.advance(secs(10.0));
+    let records = sim.final_records();
+    assert_eq!(records.len(), 1);
+    assert!(records[0].recordings[0].status.starts_with("unknown"));
 }

@@ -51,6 +51,10 @@ pub struct RecordsConfig {
     pub queue_capacity: usize,
     /// Webhooks that receive every finished record as JSON, in order, at least once.
     pub export: Vec<ExportEndpoint>,
+    /// Record bridged calls (caller left, far party right) under `<data>/recordings/`.
+    pub recordings: bool,
+    /// Recordings older than this many days are deleted (checked hourly).
+    pub recording_retention_days: u64,
 }
 
 impl Default for RecordsConfig {
@@ -58,6 +62,8 @@ impl Default for RecordsConfig {
         RecordsConfig {
             queue_capacity: 10_000,
             export: Vec::new(),
+            recordings: true,
+            recording_retention_days: 90,
         }
     }
 }
@@ -80,6 +86,16 @@ fn default_export_timeout() -> u64 {
 }
 
 impl RecordsConfig {
+    /// Where recordings go in the data directory (one folder per day).
+    pub fn recordings_dir(data: &Path) -> PathBuf {
+        data.join("recordings")
+    }
+
+    /// How long recordings are kept.
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.recording_retention_days.saturating_mul(86_400))
+    }
+
     /// The store file in the data directory.
     pub fn store_path(data: &Path) -> PathBuf {
         data.join("records.sqlite")

@@ -203,6 +203,12 @@ fn check_media(config: &Config, out: &mut Vec<Problem>) {
 
 /// Rules for `[paths]`, `[log]` and `[shutdown]`.
 fn check_rest(config: &Config, out: &mut Vec<Problem>) {
+    if config.records.recording_retention_days == 0 {
+        out.push(Problem::new(
+            "records.recording_retention_days",
+            "must be at least 1",
+        ));
+    }
     if config.records.queue_capacity == 0 {
         out.push(Problem::new("records.queue_capacity", "must be at least 1"));
     }

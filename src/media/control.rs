@@ -3,6 +3,7 @@
 //! The controller never touches a packet; it says what a leg should do and hears what happened.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::codec::Codec;
@@ -110,6 +111,21 @@ pub enum MediaCommand {
         /// The leg.
         leg: LegId,
     },
+    /// Record the call of `leg` (a caller leg, bridged now or later) into a stereo WAV at
+    /// `path`: left is what arrives on `leg`, right what arrives on `leg.partner()` (see
+    /// [`super::recorder`]). Replaces the leg's running recording; answered by exactly one
+    /// `MediaEvent::RecordingDone`.
+    Record {
+        /// The caller leg.
+        leg: LegId,
+        /// The WAV file to write (parent directories are created).
+        path: PathBuf,
+    },
+    /// Finish the recording of `leg` (closing the leg finishes it too).
+    StopRecording {
+        /// The caller leg.
+        leg: LegId,
+    },
 }
 
 impl MediaCommand {
@@ -122,13 +138,17 @@ impl MediaCommand {
             | MediaCommand::StopPlay { leg }
             | MediaCommand::Close { leg }
             | MediaCommand::Bridge { leg, .. }
-            | MediaCommand::Unbridge { leg } => *leg,
+            | MediaCommand::Unbridge { leg }
+            | MediaCommand::Record { leg, .. }
+            | MediaCommand::StopRecording { leg } => *leg,
         }
     }
 }
 
 /// Something the media plane reports to the controller.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Only `PartialEq`: `RecordingDone` carries seconds as `f64`.
+#[derive(Clone, Debug, PartialEq)]
 pub enum MediaEvent {
     /// The leg's RTP socket is bound at `local`.
     Opened {
@@ -162,6 +182,18 @@ pub enum MediaEvent {
     Timeout {
         /// The leg.
         leg: LegId,
+    },
+    /// A recording ended (once per `Record`): the WAV is finalized, or it failed and `error`
+    /// says why (the call itself is never affected).
+    RecordingDone {
+        /// The caller leg given in `Record`.
+        leg: LegId,
+        /// The file given in `Record`.
+        path: PathBuf,
+        /// Audio written, in seconds (wall-clock time recorded; less when it failed).
+        seconds: f64,
+        /// Why the recording failed or is incomplete, if it did or is.
+        error: Option<String>,
     },
 }
 

@@ -1,9 +1,10 @@
 //! One RTP leg as a worker holds it: socket, outgoing stream state, playback, relayed audio
-//! from a bridged peer, DTMF detection, symmetric-RTP latching and the media timeout.
+//! from a bridged peer, capture for a recording, DTMF detection, symmetric-RTP latching and the
+//! media timeout.
 //!
 //! Nothing here allocates per packet: the worker lends its send and receive buffers, the
-//! detectors are plain fixed-size values inside the leg, and a bridged leg's relay FIFO is
-//! allocated once when it is bridged.
+//! detectors are plain fixed-size values inside the leg, and a bridged leg's relay FIFO (a
+//! recorded leg's capture FIFO) is allocated once when it is bridged (recorded).
 
 use std::io;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use super::control::{DigitSource, LegId, MediaEvent, StreamParams};
 use super::dtmf_tone::DtmfToneDetector;
 use super::plane::InbandDtmf;
 use super::prompt::Prompt;
+use super::recorder::CaptureFifo;
 use super::relay::{Relay, SampleFifo};
 use crate::rtp::{is_rtcp, write_header, DtmfReceiver, RtpPacket, RTP_HEADER_LEN};
 
@@ -114,6 +116,8 @@ pub struct Leg {
     relay: Option<Relay>,
     /// The Goertzel detector, when in-band detection is on for this leg.
     tones: Option<DtmfToneDetector>,
+    /// Received audio waiting for the next recording cycle, while the call is recorded.
+    capture: Option<Box<CaptureFifo>>,
     /// When RTP last arrived from the peer (or the stream started or resumed).
     last_rx: Instant,
     /// The media timeout was reported; it is not reported again.
@@ -146,6 +150,7 @@ impl Leg {
             rfc4733: DtmfReceiver::new(),
             relay: None,
             tones: None,
+            capture: None,
             last_rx: now,
             timed_out: false,
         }
@@ -233,6 +238,32 @@ impl Leg {
     /// The peer leg and its slot, when bridged.
     pub fn bridged_to(&self) -> Option<(LegId, usize)> {
         self.relay.as_ref().map(|r| (r.peer, r.peer_slot))
+    }
+
+    /// Starts (allocating the FIFO, empty) or stops capturing received audio for a recording.
+    pub fn set_capture(&mut self, on: bool) {
+        match (on, self.capture.is_some()) {
+            (true, false) => self.capture = Some(Box::default()),
+            (false, true) => self.capture = None,
+            _ => {}
+        }
+    }
+
+    /// Whether received audio is captured for a recording.
+    pub fn is_capturing(&self) -> bool {
+        self.capture.is_some()
+    }
+
+    /// The recording cycle's frame of received audio: a whole frame from the capture FIFO, or
+    /// silence (see [`CaptureFifo::take_frame`]).
+    pub fn take_captured(&mut self, out: &mut [i16; FRAME_SAMPLES]) -> bool {
+        match self.capture.as_deref_mut() {
+            Some(fifo) => fifo.take_frame(out),
+            None => {
+                out.fill(0);
+                false
+            }
+        }
     }
 
     /// Where the peer's received audio goes: this leg's relay FIFO, when the leg is bridged
@@ -365,8 +396,8 @@ impl Leg {
         }
     }
 
-    /// Decodes an audio payload of any length, 160 samples at a time, for the in-band detector
-    /// and the bridged peer's FIFO (skipped when neither wants it).
+    /// Decodes an audio payload of any length, 160 samples at a time, for the in-band detector,
+    /// the bridged peer's FIFO and the recording's capture (skipped when none wants it).
     fn on_audio(
         &mut self,
         codec: Codec,
@@ -374,7 +405,7 @@ impl Leg {
         mut relay: Option<&mut SampleFifo>,
         emit: &mut impl FnMut(MediaEvent),
     ) {
-        if self.tones.is_none() && relay.is_none() {
+        if self.tones.is_none() && relay.is_none() && self.capture.is_none() {
             return;
         }
         let mut pcm = [0i16; FRAME_SAMPLES];
@@ -382,6 +413,9 @@ impl Leg {
         for chunk in payload.chunks(FRAME_SAMPLES) {
             let n = codec.decode(chunk, &mut pcm);
             if let Some(fifo) = relay.as_deref_mut() {
+                fifo.push(&pcm[..n]);
+            }
+            if let Some(fifo) = self.capture.as_deref_mut() {
                 fifo.push(&pcm[..n]);
             }
             if let Some(digit) = self.tones.as_mut().and_then(|d| d.process(&pcm[..n])) {
@@ -659,6 +693,50 @@ mod tests {
         assert!(fifo.pop_encoded(Codec::Pcmu, &mut out));
         let back = Codec::Pcmu.decode_sample(out[0]);
         assert!((back + 3000).abs() < 100, "{back}");
+    }
+
+    #[test]
+    fn capture_keeps_received_audio_only_while_recording() {
+        let (mut leg, _far) = bridged_leg();
+        let from = "10.0.0.1:4000".parse().unwrap();
+        let send = |leg: &mut Leg, pt: u8, codec: Codec, x: i16, n: usize, seq: u16| {
+            let mut pkt = vec![0u8; 12 + n];
+            write_header(&mut pkt, false, pt, seq, 160 * u32::from(seq), 7);
+            pkt[12..].fill(codec.encode_sample(x));
+            leg.on_datagram(&pkt, from, Instant::now(), None, &mut |_| {});
+        };
+        let mut frame = [1i16; FRAME_SAMPLES];
+        // Not recording: nothing is kept, the frame is silence.
+        send(&mut leg, 0, Codec::Pcmu, 3000, 160, 1);
+        assert!(!leg.is_capturing());
+        assert!(!leg.take_captured(&mut frame));
+        assert_eq!(frame, [0; FRAME_SAMPLES]);
+        leg.set_capture(true);
+        // A prompt the leg plays is not captured; a telephone event is not audio.
+        leg.play(
+            1,
+            vec![Arc::new(Prompt::from_pcm("p", vec![5000; 160]))],
+            false,
+        );
+        let mut buf = [0u8; SEND_BUF_LEN];
+        leg.send_tick(0, &mut buf, &mut |_| {});
+        let mut te = [0u8; 16];
+        write_header(&mut te, true, 101, 2, 320, 7);
+        te[12..].copy_from_slice(&[5, 0x0A, 0x03, 0x20]);
+        leg.on_datagram(&te, from, Instant::now(), None, &mut |_| {});
+        assert!(!leg.take_captured(&mut frame));
+        // Received audio is, decoded, in any ptime and either law.
+        send(&mut leg, 0, Codec::Pcmu, 3000, 240, 3);
+        send(&mut leg, 8, Codec::Pcma, -2000, 80, 4);
+        assert!(leg.take_captured(&mut frame));
+        let near = |a: i16, b: i16| (i32::from(a) - i32::from(b)).abs() < 100;
+        assert!(frame.iter().all(|&s| near(s, 3000)));
+        assert!(leg.take_captured(&mut frame));
+        assert!(frame[..80].iter().all(|&s| near(s, 3000)));
+        assert!(frame[80..].iter().all(|&s| near(s, -2000)));
+        assert!(!leg.take_captured(&mut frame));
+        leg.set_capture(false);
+        assert!(!leg.is_capturing());
     }
 
     #[test]

@@ -1,3 +1,5 @@
+//! The media plane: RTP legs on paced worker threads, prompts, DTMF, bridges and call recording.
+
 pub mod codec;
 pub mod control;
 pub mod dtmf_tone;
@@ -6,5 +8,6 @@ pub mod leg;
 pub mod plane;
 pub mod ports;
 pub mod prompt;
+pub mod recorder;
 pub mod relay;
 pub mod worker;

@@ -4,8 +4,9 @@
 //! A leg lives on worker [`worker_index`] (its number without the partner bit, modulo the
 //! worker count) for its whole life, so a call's two legs (`leg` and `leg.partner()`) share a
 //! worker and can be bridged there. Each worker owns its legs' sockets and a disjoint share of
-//! the RTP port range (see [`super::ports`]), so workers share nothing but the event channel
-//! and the active-leg counter.
+//! the RTP port range (see [`super::ports`]), so workers share nothing but the event channel,
+//! the active-leg counter and the channel to the plane's one recorder thread (see
+//! [`super::recorder`]), which writes the call recordings.
 
 use std::io;
 use std::net::IpAddr;
@@ -22,6 +23,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::control::{LegId, MediaCommand, MediaEvent};
 use super::ports::PortPool;
+use super::recorder::{self, RecorderLink, RecorderSetup, FRAME_POOL_PER_WORKER};
 use super::worker::{self, WorkerMsg, WorkerSetup, SUB_TICK, WAKER_TOKEN};
 
 /// Default media timeout: a leg that hears no RTP for this long is reported.
@@ -91,10 +93,12 @@ struct WorkerHandle {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The running media plane: a handful of worker threads owning all RTP legs.
+/// The running media plane: a handful of worker threads owning all RTP legs, and the recorder
+/// thread writing call recordings.
 pub struct MediaPlane {
     workers: Vec<WorkerHandle>,
     active: Arc<AtomicUsize>,
+    recorder: Option<JoinHandle<()>>,
 }
 
 impl MediaPlane {
@@ -120,9 +124,24 @@ impl MediaPlane {
         let mut plane = MediaPlane {
             workers: Vec::with_capacity(count),
             active: Arc::clone(&active),
+            recorder: None,
         };
+        // Declared after `plane`, so on error it is dropped first and the recorder can end.
+        let (recorder_tx, recorder_rx) = recorder::channel(count);
+        let (returns, mut return_rxs): (Vec<_>, Vec<_>) =
+            (0..count).map(|_| recorder::return_channel()).unzip();
+        let setup = RecorderSetup {
+            messages: recorder_rx,
+            returns,
+            events: events.clone(),
+        };
+        plane.recorder = Some(
+            std::thread::Builder::new()
+                .name("media-recorder".to_string())
+                .spawn(move || recorder::run(setup))?,
+        );
         let epoch = std::time::Instant::now();
-        for index in 0..count {
+        for (index, frame_returns) in return_rxs.drain(..).enumerate() {
             let poll = Poll::new()?;
             let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
             let (tx, rx) = mpsc::channel();
@@ -137,6 +156,12 @@ impl MediaPlane {
                 media_timeout: config.media_timeout,
                 inband: config.inband_dtmf,
                 active: Arc::clone(&active),
+                recorder: RecorderLink::new(
+                    index,
+                    recorder_tx.clone(),
+                    frame_returns,
+                    FRAME_POOL_PER_WORKER,
+                ),
             };
             // On error `plane` drops here and stops the workers already started.
             let thread = std::thread::Builder::new()
@@ -187,7 +212,8 @@ impl MediaPlane {
         self.workers.len()
     }
 
-    /// Stops the workers and waits for them; every leg's socket is closed.
+    /// Stops the workers and waits for them; every leg's socket is closed and every recording
+    /// finished (and reported) before this returns.
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -206,6 +232,12 @@ impl MediaPlane {
                 if thread.join().is_err() {
                     tracing::error!(worker = index, "media worker panicked");
                 }
+            }
+        }
+        // The workers are gone and with them the recorder's senders: it finishes and ends.
+        if let Some(thread) = self.recorder.take() {
+            if thread.join().is_err() {
+                tracing::error!("media recorder panicked");
             }
         }
         self.active.store(0, Ordering::Relaxed);

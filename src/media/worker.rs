@@ -17,11 +17,17 @@
 //! Bridges: two legs of one worker may be bridged (see [`super::relay`]). The worker keeps the
 //! pairing symmetric: bridging dissolves both legs' earlier bridges, and unbridging or closing
 //! either leg clears both sides, so a leg's stored peer slot is always live.
+//!
+//! Recordings (see [`super::recorder`]): a recording belongs to its caller leg's phase; at each
+//! of that phase's sub-ticks the worker takes one frame from the caller's and the partner's
+//! capture FIFOs (plus silence for skipped cycles) and hands it to the recorder thread without
+//! blocking. Closing the caller leg or stopping the worker finishes its recordings.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -33,6 +39,7 @@ use super::control::{LegId, MediaCommand, MediaEvent};
 use super::leg::{Leg, SEND_BUF_LEN};
 use super::plane::InbandDtmf;
 use super::ports::PortPool;
+use super::recorder::{frames_to_seconds, LinkError, RecorderLink, StartRecording, StereoFrame};
 
 /// Phases per 20 ms cycle; a leg sends at the sub-ticks of phase `slot % PHASES`.
 pub const PHASES: u64 = 10;
@@ -88,6 +95,36 @@ pub struct WorkerSetup {
     pub inband: InbandDtmf,
     /// The plane-wide count of open legs.
     pub active: Arc<AtomicUsize>,
+    /// The worker's end of the plane's recorder thread.
+    pub recorder: RecorderLink,
+}
+
+/// A recording in progress, as its worker keeps it.
+#[derive(Debug)]
+struct Recording {
+    /// The recorder's number for it.
+    id: u64,
+    /// The recorded (caller) leg; the right channel is its partner.
+    leg: LegId,
+    /// The caller leg's slot (stable: closing the leg ends the recording).
+    slot: usize,
+    /// The file, for a report the worker has to make itself.
+    path: PathBuf,
+    /// Set by the recorder when it failed the recording (and reported it).
+    failed: Arc<AtomicBool>,
+    /// Frames handed to the recorder, gaps included.
+    frames: u64,
+}
+
+/// Why a recording ends at a cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecordingEnd {
+    /// The recorder failed it and reported it.
+    Reported,
+    /// A frame could not be handed over: the recorder reports it failed.
+    FellBehind,
+    /// The recorder thread is gone: the worker reports it.
+    RecorderGone,
 }
 
 /// The worker's state (lives on its thread).
@@ -112,6 +149,8 @@ struct Worker {
     next_sub_tick: u64,
     /// The sub-tick at or after which the media timeouts are checked next.
     next_timeout_check: u64,
+    /// Recordings by phase (their caller leg's slot modulo [`PHASES`]).
+    recordings: [Vec<Recording>; PHASES as usize],
 }
 
 /// Runs a worker until `Shutdown` arrives or the plane is gone.
@@ -133,8 +172,10 @@ pub fn run(setup: WorkerSetup) {
         start: clock_start,
         next_sub_tick: 1,
         next_timeout_check: TIMEOUT_CHECK_SUB_TICKS,
+        recordings: std::array::from_fn(|_| Vec::new()),
     };
     worker.run();
+    worker.finish_recordings();
 }
 
 impl Worker {
@@ -199,6 +240,7 @@ impl Worker {
         for n in first..=due {
             let skipped = u32::try_from((n - self.next_sub_tick) / PHASES).unwrap_or(u32::MAX);
             self.send_phase((n % PHASES) as usize, skipped);
+            self.record_phase((n % PHASES) as usize, skipped);
         }
         self.next_sub_tick = due + 1;
         if due >= self.next_timeout_check {
@@ -226,6 +268,143 @@ impl Worker {
         for leg in self.legs.iter_mut().skip(phase).step_by(step).flatten() {
             leg.send_tick(skipped, &mut self.send_buf, &mut emit);
         }
+    }
+
+    /// One recording cycle for every recording of `phase`: a frame of each side's captured
+    /// audio to the recorder, after `skipped` missed cycles (written as silence). Never blocks;
+    /// a recording whose frame cannot be handed over ends, reported failed.
+    fn record_phase(&mut self, phase: usize, skipped: u32) {
+        let link = &mut self.setup.recorder;
+        link.flush();
+        let Some(bucket) = self.recordings.get_mut(phase) else {
+            return;
+        };
+        let mut i = 0;
+        while i < bucket.len() {
+            let rec = &mut bucket[i];
+            let end = if rec.failed.load(Ordering::Relaxed) {
+                Some(RecordingEnd::Reported)
+            } else if let Some(mut msg) = link.buffer() {
+                msg.id = rec.id;
+                msg.gap = skipped;
+                take_frame(&mut self.legs, &self.slots, rec, &mut msg.frame);
+                match link.send_frame(msg) {
+                    Ok(()) => {
+                        rec.frames += u64::from(skipped) + 1;
+                        None
+                    }
+                    Err(LinkError::FellBehind) => Some(RecordingEnd::FellBehind),
+                    Err(LinkError::Stopped) => Some(RecordingEnd::RecorderGone),
+                }
+            } else {
+                Some(RecordingEnd::FellBehind)
+            };
+            let Some(end) = end else {
+                i += 1;
+                continue;
+            };
+            let rec = bucket.swap_remove(i);
+            capture(&mut self.legs, &self.slots, &rec, false);
+            tracing::warn!(
+                worker = self.setup.index,
+                leg = rec.leg.0,
+                ?end,
+                "recording ended"
+            );
+            match end {
+                RecordingEnd::Reported => {}
+                RecordingEnd::FellBehind => link.stop(rec.id, true),
+                RecordingEnd::RecorderGone => {
+                    let _ = self.setup.events.send(MediaEvent::RecordingDone {
+                        leg: rec.leg,
+                        path: rec.path,
+                        seconds: frames_to_seconds(rec.frames),
+                        error: Some("recorder thread stopped".to_string()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Starts recording the call of `leg` into `path`, finishing its running recording first;
+    /// reports `RecordingDone` with the error at once when it cannot start.
+    fn record(&mut self, leg: LegId, path: PathBuf) {
+        let fail = |this: &Self, path: PathBuf, error: &str| {
+            tracing::warn!(
+                worker = this.setup.index,
+                leg = leg.0,
+                error,
+                "recording not started"
+            );
+            this.emit(MediaEvent::RecordingDone {
+                leg,
+                path,
+                seconds: 0.0,
+                error: Some(error.to_string()),
+            });
+        };
+        if leg != leg.call_leg() {
+            return fail(
+                self,
+                path,
+                "only a caller leg is recorded (with its partner)",
+            );
+        }
+        let Some(&slot) = self.slots.get(&leg) else {
+            return fail(self, path, "the leg is not open");
+        };
+        self.stop_recording(leg);
+        let id = self.setup.recorder.next_id();
+        let failed = Arc::new(AtomicBool::new(false));
+        let start = StartRecording {
+            id,
+            leg,
+            path: path.clone(),
+            failed: Arc::clone(&failed),
+        };
+        match self.setup.recorder.start(start) {
+            Ok(()) => {}
+            Err(LinkError::FellBehind) => return fail(self, path, super::recorder::FELL_BEHIND),
+            Err(LinkError::Stopped) => return fail(self, path, "recorder thread stopped"),
+        }
+        let rec = Recording {
+            id,
+            leg,
+            slot,
+            path,
+            failed,
+            frames: 0,
+        };
+        capture(&mut self.legs, &self.slots, &rec, true);
+        if let Some(bucket) = self.recordings.get_mut(slot % PHASES as usize) {
+            bucket.push(rec);
+        }
+    }
+
+    /// Finishes the recording of `leg`, if any (the recorder reports it).
+    fn stop_recording(&mut self, leg: LegId) {
+        for bucket in &mut self.recordings {
+            if let Some(i) = bucket.iter().position(|r| r.leg == leg) {
+                let rec = bucket.swap_remove(i);
+                capture(&mut self.legs, &self.slots, &rec, false);
+                if !rec.failed.load(Ordering::Relaxed) {
+                    self.setup.recorder.stop(rec.id, false);
+                }
+                return;
+            }
+        }
+    }
+
+    /// At shutdown: finishes every recording, waiting for room in the recorder's channel.
+    fn finish_recordings(&mut self) {
+        for bucket in &mut self.recordings {
+            for rec in bucket.drain(..) {
+                if !rec.failed.load(Ordering::Relaxed) {
+                    self.setup.recorder.stop(rec.id, false);
+                }
+            }
+        }
+        self.setup.recorder.flush_blocking();
     }
 
     /// Drains one leg's socket, relaying its audio to its bridged peer; queues it for another
@@ -291,6 +470,8 @@ impl Worker {
             }
             MediaCommand::Bridge { leg, peer } => self.bridge(leg, peer),
             MediaCommand::Unbridge { leg } => self.unbridge(leg),
+            MediaCommand::Record { leg, path } => self.record(leg, path),
+            MediaCommand::StopRecording { leg } => self.stop_recording(leg),
         }
     }
 
@@ -391,10 +572,11 @@ impl Worker {
         Ok(local)
     }
 
-    /// Unbridges the leg (its peer goes silent), deregisters and drops its socket and returns
-    /// its port to the pool.
+    /// Unbridges the leg (its peer goes silent), finishes its recording, deregisters and drops
+    /// its socket and returns its port to the pool.
     fn close(&mut self, id: LegId) {
         self.unbridge(id);
+        self.stop_recording(id);
         let Some(slot) = self.slots.remove(&id) else {
             return;
         };
@@ -417,6 +599,62 @@ impl Worker {
         x ^= x << 17;
         self.rng = x;
         x
+    }
+}
+
+/// The caller leg of `rec` and its partner (whichever leg holds that id now).
+fn recorded_legs<'a>(
+    legs: &'a mut [Option<Leg>],
+    slots: &HashMap<LegId, usize>,
+    rec: &Recording,
+) -> (Option<&'a mut Leg>, Option<&'a mut Leg>) {
+    let partner_slot = slots.get(&rec.leg.partner()).copied();
+    match partner_slot {
+        Some(p) if p != rec.slot => match legs.get_disjoint_mut([rec.slot, p]) {
+            Ok([caller, partner]) => (
+                caller.as_mut().filter(|l| l.id == rec.leg),
+                partner.as_mut(),
+            ),
+            Err(_) => (None, None),
+        },
+        _ => (
+            legs.get_mut(rec.slot)
+                .and_then(Option::as_mut)
+                .filter(|l| l.id == rec.leg),
+            None,
+        ),
+    }
+}
+
+/// Starts or stops capturing on both legs of a recording.
+fn capture(legs: &mut [Option<Leg>], slots: &HashMap<LegId, usize>, rec: &Recording, on: bool) {
+    let (caller, partner) = recorded_legs(legs, slots, rec);
+    for leg in [caller, partner].into_iter().flatten() {
+        leg.set_capture(on);
+    }
+}
+
+/// One cycle of a recording: each side's captured frame, or silence (a partner opened since
+/// starts capturing now).
+fn take_frame(
+    legs: &mut [Option<Leg>],
+    slots: &HashMap<LegId, usize>,
+    rec: &Recording,
+    frame: &mut StereoFrame,
+) {
+    let (caller, partner) = recorded_legs(legs, slots, rec);
+    match caller {
+        Some(leg) => {
+            leg.take_captured(&mut frame.left);
+        }
+        None => frame.left.fill(0),
+    }
+    match partner {
+        Some(leg) => {
+            leg.set_capture(true);
+            leg.take_captured(&mut frame.right);
+        }
+        None => frame.right.fill(0),
     }
 }
 

@@ -4,6 +4,7 @@
 //! are tasks of their own; RTP lives on the media plane's worker threads.
 
 pub mod reload;
+pub mod retention;
 pub mod tcp;
 
 use std::collections::HashMap;
@@ -31,6 +32,9 @@ use crate::tickets::export::{self, ExportError, Exporter, ExporterConfig};
 use crate::tickets::store::{Store, StoreError};
 use crate::tickets::writer::{Durable, Writer, WriterConfig};
 use tcp::TcpInbound;
+
+/// How often old recordings are looked for.
+const RETENTION_SWEEP: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// How often sparse tables shrink and free memory goes back to the OS after a load peak.
 const HOUSEKEEPING: std::time::Duration = std::time::Duration::from_secs(10);
@@ -145,6 +149,10 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
                 })
                 .collect(),
             redact_numbers: config.log.redact_numbers,
+            recordings: config
+                .records
+                .recordings
+                .then(|| RecordsConfig::recordings_dir(&config.paths.data)),
         },
         endpoint,
         Arc::clone(&plan),
@@ -166,6 +174,8 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
     let mut buf = vec![0u8; config.sip.max_message_bytes.max(1500) + 1];
     let mut draining_until: Option<Instant> = None;
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+    // The first sweep runs at the first housekeeping pass.
+    let mut last_sweep = Instant::now() - RETENTION_SWEEP;
     tokio::pin!(stop);
     loop {
         let wake = switch.poll_timeout();
@@ -220,6 +230,14 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
             _ = housekeeping.tick() => {
                 switch.shrink();
                 crate::memory::release_to_os();
+                if last_sweep.elapsed() >= RETENTION_SWEEP {
+                    last_sweep = Instant::now();
+                    let dir = RecordsConfig::recordings_dir(&config.paths.data);
+                    let keep = config.records.retention();
+                    tokio::task::spawn_blocking(move || {
+                        retention::sweep(&dir, keep, std::time::SystemTime::now())
+                    });
+                }
             }
             _ = &mut stop, if draining_until.is_none() => {
                 info!(calls = switch.active_calls(), "shutting down: ending calls in progress");

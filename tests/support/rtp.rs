@@ -111,6 +111,22 @@ impl RtpPeer {
         let _ = self.socket.send_to(&buf, to);
     }
 
+    /// Sends one 20 ms frame of `samples` (160 of them) encoded with `codec` to `to`.
+    pub fn send_audio(
+        &mut self,
+        samples: &[i16],
+        codec: hotline::media::codec::Codec,
+        to: SocketAddr,
+    ) {
+        let mut buf = [0u8; 12 + 160];
+        self.seq = self.seq.wrapping_add(1);
+        self.ts = self.ts.wrapping_add(160);
+        let pt = codec.payload_type();
+        write_header(&mut buf, false, pt, self.seq, self.ts, 0x1234_5678);
+        codec.encode(samples, &mut buf[12..]);
+        let _ = self.socket.send_to(&buf, to);
+    }
+
     /// Sends an RFC 4733 press of `key` (payload type `pt`) to `to`: start, updates, 3 ends.
     pub fn send_key(&mut self, key: char, pt: u8, to: SocketAddr) {
         let start_ts = self.ts.wrapping_add(160);

@@ -4,15 +4,19 @@
 
 use std::time::Instant;
 
-use super::Switch;
+use super::{Switch, Wake};
 use crate::call::caller::{CallId, CallRoute, Caller, Ending};
 use crate::dialplan::clock::WallClock;
 use crate::dialplan::navigation::{Navigation, PathEvent};
+use crate::media::control::{LegId, MediaCommand};
 use crate::sip::fields::Fields;
 use crate::sip::message::Request;
 use crate::tickets::record::{
-    CallEnd, CallRecord, NavigationStep, Party, QueueVisit, Timestamp, TransferAttempt,
+    CallEnd, CallRecord, NavigationStep, Party, QueueVisit, Recording, Timestamp, TransferAttempt,
 };
+
+/// How long a finished call's record waits for the recorder to close its WAV.
+const RECORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Switch {
     /// The record of a call arriving now with `invite`.
@@ -138,7 +142,8 @@ impl Switch {
         }
     }
 
-    /// Completes the record of a call that ends now and hands it to the shell.
+    /// Completes the record of a call that ends now and hands it to the shell — or, while its
+    /// recording is still being written, holds it until the recorder says how that went.
     pub(super) fn finish_record(&mut self, now: Instant, id: CallId, why: &Ending) {
         let at = self.utc(now);
         let Some(call) = self.calls.get_mut(&id) else {
@@ -146,7 +151,68 @@ impl Switch {
         };
         complete(call, &self.clock, at, why);
         self.unsaved.insert(call.record.id.clone());
-        self.records.push_back(call.record.clone());
+        if call.recording {
+            call.recording = false;
+            self.awaiting_recording
+                .insert(call.leg, call.record.clone());
+            self.wakes.set(Wake::Recording(id), now + RECORDER_WAIT);
+        } else {
+            self.records.push_back(call.record.clone());
+        }
+    }
+
+    /// Starts recording a bridged call into `<recordings>/<local date>/<record id>.wav`.
+    pub(super) fn start_recording(&mut self, now: Instant, id: CallId) {
+        let Some(dir) = self.config.recordings.clone() else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.recording {
+            return;
+        }
+        let day = self
+            .clock
+            .local(now, call.plan.dialplan.utc_offset_s)
+            .date();
+        let file = format!("{}/{}.wav", day.format("%Y-%m-%d"), call.record.id);
+        call.record.recordings.push(Recording {
+            path: format!("recordings/{file}"),
+            status: "recording".to_string(),
+        });
+        call.recording = true;
+        let leg = call.leg;
+        self.media.push_back(MediaCommand::Record {
+            leg,
+            path: dir.join(file),
+        });
+    }
+
+    /// The recorder finished the recording of `leg` (or did not say in time): the record says
+    /// how it went, and a held final record goes out.
+    pub(super) fn recording_done(&mut self, leg: LegId, error: Option<String>, silent: bool) {
+        let status = match (&error, silent) {
+            (_, true) => "unknown: the recorder did not report".to_string(),
+            (None, false) => "ok".to_string(),
+            (Some(error), false) => format!("failed: {error}"),
+        };
+        let note = |record: &mut CallRecord| {
+            if let Some(recording) = record.recordings.last_mut() {
+                recording.status = status.clone();
+            }
+        };
+        if let Some(mut record) = self.awaiting_recording.remove(&leg) {
+            note(&mut record);
+            self.wakes.clear(&Wake::Recording(CallId(leg.0)));
+            self.records.push_back(record);
+        } else if let Some(call) = self.calls.get_mut(&CallId(leg.0)) {
+            // Stopped while the call goes on (a write error): the call is not affected.
+            if call.recording && !silent {
+                call.recording = false;
+                note(&mut call.record);
+            }
+        }
     }
 
     /// A call refused before it became a call (unknown number, no capacity, bad offer): its

@@ -308,6 +308,7 @@ impl Switch {
             leg: caller_leg,
             peer: leg,
         });
+        self.start_recording(now, id);
     }
 
     /// The sub-centre did not take the call: the caller goes on from the dialplan's fallback.
