@@ -1875,6 +1875,15 @@ fn passed_to_the_pbx(sim: &mut Sim, caller: &mut Phone) -> Request {
     invite
 }
 
+/// A call to 12366 on `plan` passed to the PBX: the simulation, the caller and the INVITE the
+/// PBX got.
+fn to_the_pbx(config: SwitchConfig, plan_text: &str) -> (Sim, Phone, Request) {
+    let mut sim = Sim::with_plan(config, plan(&[("tax.toml", plan_text)]));
+    let mut caller = Phone::new(7).dialling("12366");
+    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    (sim, caller, invite)
+}
+
 /// The PBX's in-dialog request after it answered `invite`.
 fn pbx_request(invite: &Request, method: &str, seq: u32) -> String {
     let to = invite.headers.get(&HeaderName::To).unwrap_or("");
@@ -1890,9 +1899,7 @@ fn pbx_request(invite: &Request, method: &str, seq: u32) -> String {
 
 #[test]
 fn a_subcentre_number_is_bridged_to_the_trunk_and_ends_with_it() {
-    let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", PLAN_TRUNK)]));
-    let mut caller = Phone::new(7).dialling("12366");
-    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    let (mut sim, caller, invite) = to_the_pbx(config(), PLAN_TRUNK);
     sim.send(pbx().addr, pbx_reply(&invite, 180));
     sim.assert_quiet();
     sim.send(pbx().addr, pbx_reply(&invite, 200));
@@ -1919,9 +1926,7 @@ fn a_subcentre_number_is_bridged_to_the_trunk_and_ends_with_it() {
 
 #[test]
 fn the_caller_hanging_up_ends_the_trunk_leg_with_bye() {
-    let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", PLAN_TRUNK)]));
-    let mut caller = Phone::new(7).dialling("12366");
-    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    let (mut sim, mut caller, invite) = to_the_pbx(config(), PLAN_TRUNK);
     sim.send(pbx().addr, pbx_reply(&invite, 200));
     sim.expect_request(&pbx(), "ACK");
     sim.take_media();
@@ -1935,9 +1940,7 @@ fn the_caller_hanging_up_ends_the_trunk_leg_with_bye() {
 
 #[test]
 fn a_busy_subcentre_sends_the_caller_to_the_fallback() {
-    let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", PLAN_TRUNK)]));
-    let mut caller = Phone::new(7).dialling("12366");
-    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    let (mut sim, _caller, invite) = to_the_pbx(config(), PLAN_TRUNK);
     sim.send(pbx().addr, pbx_reply(&invite, 486));
     sim.expect_request(&pbx(), "ACK");
     assert_eq!(
@@ -1949,9 +1952,7 @@ fn a_busy_subcentre_sends_the_caller_to_the_fallback() {
 
 #[test]
 fn a_subcentre_that_only_rings_is_cancelled_and_the_caller_goes_on() {
-    let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", PLAN_TRUNK)]));
-    let mut caller = Phone::new(7).dialling("12366");
-    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    let (mut sim, _caller, invite) = to_the_pbx(config(), PLAN_TRUNK);
     sim.send(pbx().addr, pbx_reply(&invite, 180));
     sim.advance(secs(29.9));
     sim.assert_quiet();
@@ -1971,9 +1972,7 @@ fn a_challenging_subcentre_gets_the_invite_again_with_credentials() {
         "trunk = \"198.51.100.9:5062\"",
         "trunk = \"198.51.100.9:5062\"\nusername = \"hotline\"\npassword = \"secret\"",
     );
-    let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", &with_credentials)]));
-    let mut caller = Phone::new(7).dialling("12366");
-    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    let (mut sim, _caller, invite) = to_the_pbx(config(), &with_credentials);
     let mut challenge = Response::to(&invite, 407);
     let to = invite
         .headers
@@ -2163,9 +2162,7 @@ fn refused_and_cancelled_calls_leave_records_too() {
 
 #[test]
 fn a_subcentre_call_records_the_transfer_and_the_talk() {
-    let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", PLAN_TRUNK)]));
-    let mut caller = Phone::new(7).dialling("12366");
-    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    let (mut sim, _caller, invite) = to_the_pbx(config(), PLAN_TRUNK);
     sim.advance(secs(2.0));
     sim.send(pbx().addr, pbx_reply(&invite, 200));
     sim.advance(secs(30.0));
@@ -2189,9 +2186,7 @@ fn a_subcentre_call_records_the_transfer_and_the_talk() {
 fn a_bridged_call_is_recorded_and_its_record_waits_for_the_wav() {
     let mut config = config();
     config.recordings = Some(std::path::PathBuf::from("/data/recordings"));
-    let mut sim = Sim::with_plan(config, plan(&[("tax.toml", PLAN_TRUNK)]));
-    let mut caller = Phone::new(7).dialling("12366");
-    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    let (mut sim, mut caller, invite) = to_the_pbx(config, PLAN_TRUNK);
     sim.send(pbx().addr, pbx_reply(&invite, 200));
     sim.expect_request(&pbx(), "ACK");
     let id = sim.records.last().map(|r| r.id.clone()).unwrap_or_default();
@@ -2225,9 +2220,7 @@ fn a_bridged_call_is_recorded_and_its_record_waits_for_the_wav() {
 fn a_recorder_that_never_reports_does_not_hold_the_record_for_ever() {
     let mut config = config();
     config.recordings = Some(std::path::PathBuf::from("/data/recordings"));
-    let mut sim = Sim::with_plan(config, plan(&[("tax.toml", PLAN_TRUNK)]));
-    let mut caller = Phone::new(7).dialling("12366");
-    let invite = passed_to_the_pbx(&mut sim, &mut caller);
+    let (mut sim, mut caller, invite) = to_the_pbx(config, PLAN_TRUNK);
     sim.send(pbx().addr, pbx_reply(&invite, 200));
     sim.expect_request(&pbx(), "ACK");
     sim.send(caller.addr, caller.in_dialog("BYE", None));
