@@ -41,6 +41,28 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// `[records]`: the ticket store and where records are exported.
     pub records: RecordsConfig,
+    /// `[api]`: the HTTP API.
+    pub api: ApiConfig,
+}
+
+/// `[api]`: the HTTP API (records and figures today).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address (IP:port) the API listens on.
+    #[serde(deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
+    /// The bearer token every request must carry; empty keeps the API off.
+    pub admin_token: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_token: String::new(),
+        }
+    }
 }
 
 /// `[records]`: call records in `<data>/records.sqlite` and their export.

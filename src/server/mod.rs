@@ -167,6 +167,7 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
         "hotline is answering"
     );
     let (writer, exporter, mut durable_rx) = start_records(&config)?;
+    let api_stop = start_api(&config, plan.dialplan.utc_offset_s).await?;
     let mut reloads = reload::listen(&config.paths.data);
     let (loaded_tx, mut loaded_rx) = mpsc::channel(4);
 
@@ -277,6 +278,9 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
             }
         }
     }
+    if let Some(stop) = api_stop {
+        let _ = stop.send(());
+    }
     // Everything queued reaches the disk before the process exits.
     writer.close();
     if let Some(exporter) = exporter {
@@ -285,6 +289,42 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
     plane.shutdown();
     info!("stopped");
     Ok(())
+}
+
+/// Starts the HTTP API when `[api] admin_token` is set; returns what stops it.
+async fn start_api(
+    config: &Config,
+    utc_offset_s: i32,
+) -> Result<Option<tokio::sync::oneshot::Sender<()>>, StartError> {
+    if config.api.admin_token.is_empty() {
+        info!("HTTP API off: set [api] admin_token to turn it on");
+        return Ok(None);
+    }
+    let listen = config.api.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            what: "HTTP API",
+            addr: listen,
+            source,
+        })?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = crate::api::ApiConfig {
+        listen,
+        admin_token: config.api.admin_token.clone(),
+        store: RecordsConfig::store_path(&config.paths.data),
+        utc_offset_s,
+    };
+    tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        if let Err(error) = crate::api::serve_on(listener, api, stopped).await {
+            warn!(%error, "HTTP API stopped");
+        }
+    });
+    info!(%listen, "HTTP API listening");
+    Ok(Some(stop))
 }
 
 /// Opens the ticket store (reporting calls a previous run left unfinished), and starts its
