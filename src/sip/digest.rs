@@ -77,7 +77,7 @@ impl Challenge {
 }
 
 /// `name=value` and `name="quoted, value"` pairs separated by commas.
-fn params_of(text: &str) -> Vec<(String, String)> {
+pub(super) fn params_of(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = text.trim();
     while !rest.is_empty() {
@@ -101,7 +101,7 @@ fn params_of(text: &str) -> Vec<(String, String)> {
     out
 }
 
-fn md5_hex(text: &str) -> String {
+pub(super) fn md5_hex(text: &str) -> String {
     Md5::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
