@@ -1,15 +1,18 @@
 //! The HTTP API for call records: a store written through the store API, served by
 //! `api::serve_on` on 127.0.0.1:0 and queried with a real HTTP client.
 
+#[path = "support/record_fixtures.rs"]
+mod record_fixtures;
+
+use record_fixtures::{at, record};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use hotline::api::{self, ApiConfig};
-use hotline::tickets::record::{CallEnd, CallRecord, Callback, Party};
+use hotline::tickets::record::Callback;
 use hotline::tickets::store::{self, Store};
 use serde_json::Value;
 
@@ -18,37 +21,6 @@ const TOKEN: &str = "t0ken-for-tests";
 
 /// UTC offset of the tests: +08:00.
 const OFFSET: i32 = 8 * 3600;
-
-/// An instant from RFC 3339.
-fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .expect("test time")
-        .with_timezone(&Utc)
-}
-
-/// A record of a call from `caller` to 12345 arriving `arrived`, ended by `end` (`None` = runs).
-fn record(id: &str, caller: &str, arrived: &str, end: Option<(&str, &str)>) -> CallRecord {
-    let mut record = CallRecord::new(
-        id.to_owned(),
-        format!("{id}@pbx"),
-        Party {
-            number: caller.to_owned(),
-            display_name: None,
-        },
-        "12345".to_owned(),
-        at(arrived),
-    );
-    record.hotline = Some("12345".to_owned());
-    if let Some((by, cause)) = end {
-        record.times.ended = Some(record.times.arrived + chrono::Duration::seconds(150));
-        record.end = Some(CallEnd {
-            by: by.to_owned(),
-            cause: cause.to_owned(),
-            sip_status: None,
-        });
-    }
-    record
-}
 
 /// Writes the test records (ids a..e) into a store under `dir`; returns the store file.
 fn write_store(dir: &Path) -> PathBuf {

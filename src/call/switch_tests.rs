@@ -207,6 +207,13 @@ impl Sim {
         }
     }
 
+    /// `phone` sends an INVITE with a PCMA-first offer; the engine answers 100 at once.
+    fn dial(&mut self, phone: &mut Phone) {
+        let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
+        self.send(phone.addr, phone.invite(Some(&offer)));
+        self.expect_response(phone, 100, "INVITE");
+    }
+
     /// Virtual time since the start.
     fn elapsed(&self) -> Duration {
         self.now - self.base
@@ -861,9 +868,7 @@ fn caller_bye_during_the_greeting_ends_the_call() {
 fn caller_bye_before_the_ack_stops_the_200() {
     let mut sim = Sim::new(config());
     let mut phone = Phone::new(7);
-    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
-    sim.send(phone.addr, phone.invite(Some(&offer)));
-    sim.expect_response(&phone, 100, "INVITE");
+    sim.dial(&mut phone);
     let ok = sim.expect_response(&phone, 200, "INVITE");
     phone.learn(&ok);
     sim.take_media();
@@ -951,9 +956,7 @@ fn cancel_while_ringing_gets_487_and_its_ack_is_absorbed() {
         ..config()
     });
     let mut phone = Phone::new(7);
-    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
-    sim.send(phone.addr, phone.invite(Some(&offer)));
-    sim.expect_response(&phone, 100, "INVITE");
+    sim.dial(&mut phone);
     let ringing = sim.expect_response(&phone, 180, "INVITE");
     let tag = ringing.to_header().unwrap().tag().map(str::to_string);
     assert!(tag.is_some(), "180 carries our To tag");
@@ -989,9 +992,7 @@ fn cancel_while_ringing_gets_487_and_its_ack_is_absorbed() {
 fn cancel_after_the_200_changes_nothing() {
     let mut sim = Sim::new(config());
     let mut phone = Phone::new(7);
-    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
-    sim.send(phone.addr, phone.invite(Some(&offer)));
-    sim.expect_response(&phone, 100, "INVITE");
+    sim.dial(&mut phone);
     let ok = sim.expect_response(&phone, 200, "INVITE");
     phone.learn(&ok);
     sim.take_media();
@@ -1020,9 +1021,7 @@ fn retransmitted_invite_while_ringing_resends_the_180_and_makes_no_second_call()
         ..config()
     });
     let mut phone = Phone::new(7);
-    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
-    sim.send(phone.addr, phone.invite(Some(&offer)));
-    sim.expect_response(&phone, 100, "INVITE");
+    sim.dial(&mut phone);
     let ringing = sim.expect_response(&phone, 180, "INVITE");
     assert_eq!(sim.media(), ["open 1"]);
 
@@ -1060,9 +1059,7 @@ fn retransmitted_invite_while_the_port_is_bound_resends_the_100() {
     let mut sim = Sim::new(config());
     sim.auto_open = false;
     let mut phone = Phone::new(7);
-    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
-    sim.send(phone.addr, phone.invite(Some(&offer)));
-    sim.expect_response(&phone, 100, "INVITE");
+    sim.dial(&mut phone);
     assert_eq!(sim.media(), ["open 1"]);
 
     sim.advance(T1);
@@ -1081,9 +1078,7 @@ fn retransmitted_invite_while_the_port_is_bound_resends_the_100() {
 fn ok_is_retransmitted_until_the_ack() {
     let mut sim = Sim::new(config());
     let mut phone = Phone::new(7);
-    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
-    sim.send(phone.addr, phone.invite(Some(&offer)));
-    sim.expect_response(&phone, 100, "INVITE");
+    sim.dial(&mut phone);
     let ok = sim.expect_response(&phone, 200, "INVITE");
     phone.learn(&ok);
     sim.take_media();
@@ -1110,9 +1105,7 @@ fn ok_is_retransmitted_until_the_ack() {
 fn ok_never_acked_hangs_up_after_64_t1() {
     let mut sim = Sim::new(config());
     let mut phone = Phone::new(7);
-    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
-    sim.send(phone.addr, phone.invite(Some(&offer)));
-    sim.expect_response(&phone, 100, "INVITE");
+    sim.dial(&mut phone);
     let ok = sim.expect_response(&phone, 200, "INVITE");
     phone.learn(&ok);
     sim.take_media();
@@ -1457,11 +1450,7 @@ fn no_common_codec_gets_488_and_no_port() {
 fn wrong_number_gets_404() {
     let mut sim = Sim::new(config());
     let mut phone = Phone::new(7).dialling("12346");
-    sim.send(
-        phone.addr,
-        phone.invite(Some(&caller_sdp(1, &[8, 0, 101], "sendrecv"))),
-    );
-    sim.expect_response(&phone, 100, "INVITE");
+    sim.dial(&mut phone);
     let refused = sim.expect_response(&phone, 404, "INVITE");
     sim.send(phone.addr, phone.ack_failure(&refused));
     sim.assert_quiet();
@@ -1564,11 +1553,7 @@ fn max_calls_reached_gets_503_with_retry_after() {
     let mut first = Phone::new(7);
     answered(&mut sim, &mut first);
     let mut second = Phone::new(8);
-    sim.send(
-        second.addr,
-        second.invite(Some(&caller_sdp(1, &[8, 0, 101], "sendrecv"))),
-    );
-    sim.expect_response(&second, 100, "INVITE");
+    sim.dial(&mut second);
     let busy = sim.expect_response(&second, 503, "INVITE");
     assert_eq!(
         busy.headers.get(&HeaderName::Other("Retry-After".into())),
@@ -1625,11 +1610,7 @@ fn open_failed_gets_503() {
     let mut sim = Sim::new(config());
     sim.auto_open = false;
     let mut phone = Phone::new(7);
-    sim.send(
-        phone.addr,
-        phone.invite(Some(&caller_sdp(1, &[8, 0, 101], "sendrecv"))),
-    );
-    sim.expect_response(&phone, 100, "INVITE");
+    sim.dial(&mut phone);
     assert_eq!(sim.media(), ["open 1"]);
     sim.media_event(MediaEvent::OpenFailed { leg: LegId(1) });
     let refused = sim.expect_response(&phone, 503, "INVITE");
@@ -1698,9 +1679,7 @@ fn answered_on_plan(sim: &mut Sim, phone: &mut Phone) -> (LegId, Vec<String>) {
 fn unknown_number_hears_the_announcement_as_early_media_then_404() {
     let mut sim = Sim::with_plan(config(), plan(&[("12345.toml", PLAN_V1)]));
     let mut phone = Phone::new(7).dialling("99999");
-    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
-    sim.send(phone.addr, phone.invite(Some(&offer)));
-    sim.expect_response(&phone, 100, "INVITE");
+    sim.dial(&mut phone);
     let progress = sim.expect_response(&phone, 183, "INVITE");
     assert_eq!(sdp_of(&progress).media[0].formats, ["8", "101"]);
     let media = sim.take_media();
@@ -1725,9 +1704,7 @@ fn unknown_number_hears_the_announcement_as_early_media_then_404() {
 fn cancel_during_the_announcement_gets_487() {
     let mut sim = Sim::with_plan(config(), plan(&[("12345.toml", PLAN_V1)]));
     let mut phone = Phone::new(7).dialling("99999");
-    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
-    sim.send(phone.addr, phone.invite(Some(&offer)));
-    sim.expect_response(&phone, 100, "INVITE");
+    sim.dial(&mut phone);
     sim.expect_response(&phone, 183, "INVITE");
     sim.take_media();
     sim.send(phone.addr, phone.cancel());
@@ -2028,9 +2005,7 @@ fn a_closed_subcentre_is_not_called_and_the_caller_goes_on() {
     );
     let mut sim = Sim::with_plan(config(), plan(&[("tax.toml", &night_only)]));
     let mut caller = Phone::new(7).dialling("12366");
-    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
-    sim.send(caller.addr, caller.invite(Some(&offer)));
-    sim.expect_response(&caller, 100, "INVITE");
+    sim.dial(&mut caller);
     let ok = sim.expect_response(&caller, 200, "INVITE");
     caller.learn(&ok);
     sim.send(caller.addr, caller.ack(None));

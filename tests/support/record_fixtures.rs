@@ -1,0 +1,37 @@
+//! Call records made by hand for the store, CLI and API tests.
+
+use chrono::{DateTime, Duration, Utc};
+use hotline::tickets::record::{CallEnd, CallRecord, Party};
+
+/// An instant from RFC 3339.
+pub fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("test time")
+        .with_timezone(&Utc)
+}
+
+/// A record of a call from `caller` to 12345 (hotline 12345) arriving `arrived`, ended by
+/// `end` (`by`, `cause`) 150 s later, or still running (`None`).
+pub fn record(id: &str, caller: &str, arrived: &str, end: Option<(&str, &str)>) -> CallRecord {
+    let mut record = CallRecord::new(
+        id.to_owned(),
+        format!("{id}@pbx"),
+        Party {
+            number: caller.to_owned(),
+            display_name: None,
+        },
+        "12345".to_owned(),
+        at(arrived),
+    );
+    record.hotline = Some("12345".to_owned());
+    record.merge_mode = Some("unified".to_owned());
+    if let Some((by, cause)) = end {
+        record.times.ended = Some(record.times.arrived + Duration::seconds(150));
+        record.end = Some(CallEnd {
+            by: by.to_owned(),
+            cause: cause.to_owned(),
+            sip_status: None,
+        });
+    }
+    record
+}
