@@ -16,42 +16,27 @@ use std::time::Duration;
 
 use hotline::media::prompt::Prompt;
 use support::rtp::RtpPeer;
-use support::sipp::{calls_ended, keys_scenario, press, write_scenario, CallEnded, Press, Sipp};
+use support::sipp::{
+    calls_ended, invite_step, keys_scenario, press, write_scenario, CallEnded, Press, Sipp,
+};
 use support::{prompts_dir, shipped_dialplans, Engine};
 
 /// A caller of an unknown number: it must hear the announcement as early media (183 with SDP;
 /// the RTP goes to the test's own socket, `[$rtp_port]`), then get 404, which it ACKs on the
 /// INVITE's branch.
-const UNKNOWN_NUMBER_SCENARIO: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
+fn unknown_number_scenario() -> String {
+    let invite = invite_step(
+        "13800000000",
+        "z9hG4bK-[pid]-[call_number]-inv",
+        "[$rtp_port]",
+        " start_rtd=\"announce\"",
+    );
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="unknown number: announcement as early media, then 404">
   <Global variables="rtp_port"/>
-  <send retrans="500" start_rtd="announce">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-inv;rport
-      From: "Caller" <sip:13800000000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:13800000000@[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=caller 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [$rtp_port] RTP/AVP 8 0 101
-      a=rtpmap:8 PCMA/8000
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-15
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
+{invite}  <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183">
     <action>
@@ -74,7 +59,9 @@ const UNKNOWN_NUMBER_SCENARIO: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
   </send>
   <Reference variables="ct,m"/>
 </scenario>
-"#;
+"#
+    )
+}
 
 /// The one call's `call ended` record.
 fn call_ended(engine: &Engine) -> CallEnded {
@@ -301,7 +288,7 @@ fn unknown_number_hears_the_announcement_as_early_media_then_404() {
     let whole = &announcement.pcma[..announcement.pcma.len() / 160 * 160];
     let engine = Engine::start_on(&shipped_dialplans(), "", 200);
     let rtp = RtpPeer::bind();
-    let scenario = write_scenario(engine.dir(), "unknown.xml", UNKNOWN_NUMBER_SCENARIO);
+    let scenario = write_scenario(engine.dir(), "unknown.xml", &unknown_number_scenario());
     let call = Sipp::new(&scenario, engine.sip)
         .service("12399")
         .set("rtp_port", &rtp.port().to_string())

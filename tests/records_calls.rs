@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use hotline::tickets::{CallRecord, SCHEMA_VERSION};
 use support::records::{log_events, records, records_json, records_matching};
 use support::rtp::RtpPeer;
-use support::sipp::{keys_scenario, press, wait_for_log, write_scenario, Sipp};
+use support::sipp::{invite_step, keys_scenario, press, wait_for_log, write_scenario, Sipp};
 use support::Engine;
 
 /// How long the engine rings before answering in the record-content test (so that a CANCEL
@@ -32,33 +32,18 @@ const LINE: &str = "12345 first flow (test)";
 const CALLER: &str = "13800000000";
 
 /// A caller dialling a number that does not exist: 404, ACKed.
-const REFUSED_SCENARIO: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
+fn refused_scenario() -> String {
+    let invite = invite_step(
+        "13800000000",
+        "z9hG4bK-[pid]-[call_number]-inv",
+        "[media_port]",
+        "",
+    );
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="unknown number: 404">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-[pid]-[call_number]-inv;rport
-      From: "Caller" <sip:13800000000@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:13800000000@[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=caller 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 8 101
-      a=rtpmap:8 PCMA/8000
-      a=rtpmap:101 telephone-event/8000
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
+{invite}  <recv response="100" optional="true"/>
   <recv response="404"/>
   <send>
     <![CDATA[
@@ -73,40 +58,22 @@ const REFUSED_SCENARIO: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
     ]]>
   </send>
 </scenario>
-"#;
+"#
+    )
+}
 
 /// The prefix of the load callers' numbers: call `n` of the run calls from `LOAD_CALLER` + n.
 const LOAD_CALLER: &str = "1390000";
 
 /// A caller of the crash test: its own number (`LOAD_CALLER` + call number), listens 1 to 2.5 s
 /// (uniformly drawn, so calls end at different times), then hangs up.
-const LOAD_SCENARIO: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
+fn load_scenario() -> String {
+    let invite = invite_step("1390000[call_number]", "[branch]", "[media_port]", "");
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="callers of their own numbers hang up after 1 to 2.5 s">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      From: "Caller" <sip:1390000[call_number]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:1390000[call_number]@[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=caller 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 8 101
-      a=rtpmap:8 PCMA/8000
-      a=rtpmap:101 telephone-event/8000
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
+{invite}  <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="200" rrs="true"/>
   <send>
@@ -139,7 +106,9 @@ const LOAD_SCENARIO: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
   </send>
   <recv response="200" crlf="true"/>
 </scenario>
-"#;
+"#
+    )
+}
 
 /// Milliseconds from `from` to `to`.
 fn ms(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
@@ -232,7 +201,7 @@ fn each_call_leaves_one_record_saying_how_it_went() {
         "press-7.xml",
         &keys_scenario(&dir, &[press(1000, '7')]),
     );
-    let refused = write_scenario(&dir, "refused.xml", REFUSED_SCENARIO);
+    let refused = write_scenario(&dir, "refused.xml", &refused_scenario());
     // Each caller has Call-IDs of its own (`-cid_str`), to find its record by.
     let calls = vec![
         // Presses 7 a second after the answer: the dialplan reads it back and hangs up.
@@ -387,7 +356,7 @@ const FINISHED_WINDOW_MS: i64 = 1000;
 fn a_killed_engine_leaves_every_call_finished_or_unfinished_and_the_next_run_reports_them() {
     let mut engine = Engine::start("");
     let dir = engine.dir().to_path_buf();
-    let load = write_scenario(&dir, "load.xml", LOAD_SCENARIO);
+    let load = write_scenario(&dir, "load.xml", &load_scenario());
     // 60 calls at 20 a second, each ending 1 to 2.5 s after its answer.
     let sipp = Sipp::new(&load, engine.sip)
         .args(&["-m", "60", "-r", "20", "-l", "60"])
