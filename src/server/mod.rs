@@ -287,6 +287,8 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
         exporter.stop();
     }
     plane.shutdown();
+    // `hotline reload` must not find a socket nobody answers.
+    let _ = std::fs::remove_file(config.paths.data.join(reload::CONTROL_SOCKET));
     info!("stopped");
     Ok(())
 }
