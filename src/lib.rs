@@ -4,6 +4,7 @@
 //! calls and drained with `poll_*()` until it reports the next timeout. The `server` module is the
 //! only place that owns sockets, clocks and threads; `media` owns the RTP worker threads.
 
+pub mod acd;
 pub mod api;
 pub mod call;
 pub mod config;
