@@ -2,5 +2,6 @@
 //! takes which caller. Sans-IO and in virtual time, like the switch that drives it.
 
 pub mod event;
+pub mod stats;
 
 pub use event::{AcdEvent, LeftBecause, SeatId, SeatState};

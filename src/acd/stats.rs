@@ -1,0 +1,1 @@
+//! Statistics of the call distribution, computed from its events.
