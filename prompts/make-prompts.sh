@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Regenerates the Mandarin IVR prompts (8 kHz, mono, 16-bit PCM WAV) in this directory and its
-# subdirectories, and README.md listing them, with espeak-ng and sox.
+# subdirectories, and README.md listing them, with espeak-ng and sox; the queue's waiting music
+# (queue/music.wav) is not speech but a melody written by make-music.py (python3, stdlib only).
 #
 # Deterministic and idempotent: the same espeak-ng/sox versions produce byte-identical files
 # (no dither: `sox -D`), and running it twice changes nothing.
 #
-# Needs: apt-get install -y espeak-ng sox
+# Needs espeak-ng, sox and python3; missing ones are installed with apt-get (Debian), as
+# tests/install-deps.sh does.
 #
 # NB: `-v cmn` reads Chinese text with English rules on this espeak-ng build; the Mandarin voice
 # that actually speaks Hanzi is `cmn-latn-pinyin`. Digit strings like "12345" are read as a
@@ -18,12 +20,20 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 
-for tool in espeak-ng sox soxi; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "make-prompts.sh: $tool not found; install with: apt-get install -y espeak-ng sox" >&2
-        exit 1
-    fi
-done
+need=()
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || need+=(sox)
+command -v soxi >/dev/null 2>&1 || need+=(sox)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "make-prompts.sh: installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    # Root installs directly; a developer's account goes through sudo.
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo -E"
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 
 VOICE=cmn-latn-pinyin
 SPEED=160
@@ -87,6 +97,39 @@ common/enter-id|请输入身份证号，按井号结束。
 12328/greeting|欢迎致电幺二三二八交通运输热线。
 12328/menu|出租网约车按一，公交按二，专家按三，人工按零。'
 
+# dir/name|text — what a queue says to a waiting caller (put together by the switch, see
+# src/dialplan/spoken.rs): 您前面还有 N 位，预计等待 M 分钟 / 您是下一位 / 预计等待不到一分钟,
+# and the callback node's fixed prompts (the number is read digit by digit with numbers/).
+QUEUE_PROMPTS='queue/ahead-before|您前面还有
+queue/ahead-after|位。
+queue/wait-before|预计等待
+queue/wait-minutes|分钟。
+queue/next|您是下一位，请稍候。
+queue/wait-under-minute|预计等待不到一分钟。
+queue/callback-offer|座席繁忙，我们将稍后回电至号码
+queue/callback-confirm|确认请按一，输入其他号码请按二。
+queue/callback-enter|请输入回电号码，按井号结束。
+queue/callback-entered|您输入的号码是
+queue/callback-thanks|已为您登记回电，请保持电话畅通，再见。'
+
+# dir/name|text — Mandarin number words: quantities up to 999 are composed from these
+# (两 before a measure word), phone numbers are read digit by digit (幺 for 1). Their silence
+# is trimmed so that 二十三 sounds like one word.
+NUMBER_PROMPTS='numbers/0|零
+numbers/1|一
+numbers/2|二
+numbers/3|三
+numbers/4|四
+numbers/5|五
+numbers/6|六
+numbers/7|七
+numbers/8|八
+numbers/9|九
+numbers/10|十
+numbers/100|百
+numbers/2-liang|两
+numbers/1-yao|幺'
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -101,14 +144,21 @@ readme="$tmp/README.md"
     echo
     echo "Dialplans name a prompt by its path here without \`.wav\`: \`12333/greeting\` is"
     echo "\`12333/greeting.wav\`. \`common/\` is shared by every line; \`NNNNN/\` belongs to the line with"
-    echo "that number (the numbers of the shipped dialplans are examples). Prompts may also be 16 kHz"
+    echo "that number (the numbers of the shipped dialplans are examples). \`queue/\` holds what a queue"
+    echo "plays to waiting callers (music, position announcements) and the callback node's prompts;"
+    echo "\`numbers/\` the number words the engine composes them with. Prompts may also be 16 kHz"
     echo "mono 16-bit (downsampled at load); other formats are rejected with an error."
     echo
     echo "Hotline numbers are written digit by digit for the voice (幺二三四五 = 12345)."
 } >"$readme"
 
-# generate TITLE TABLE: one README section, and the WAVs of TABLE.
+# generate TITLE TABLE [trim]: one README section, and the WAVs of TABLE; with `trim`, the
+# leading and trailing silence is cut to 30 ms (words that are played one after another).
 generate() {
+    local trim=()
+    if [ "${3:-}" = trim ]; then
+        trim=(silence 1 0.01 0.5% reverse silence 1 0.01 0.5% reverse pad 0.03 0.03)
+    fi
     {
         echo
         echo "## $1"
@@ -125,7 +175,7 @@ generate() {
         # Peak-normalise to -3 dBFS *before* resampling (headroom for the resampler's overshoot),
         # then 8 kHz mono 16-bit; effects are explicit so their order never depends on sox.
         sox -D "$out.22k.wav" -b 16 -e signed-integer "$out.wav" \
-            gain -n -3 rate 8000 channels 1
+            gain -n -3 rate 8000 channels 1 "${trim[@]}"
         duration=$(soxi -D "$out.wav")
         printf '| `%s.wav` | %s | %.2f |\n' "$name" "$text" "$duration" >>"$readme"
         # Replace only when the content changed, so timestamps stay put on re-runs.
@@ -137,6 +187,25 @@ generate() {
 }
 
 generate "Dialplan prompts" "$DIALPLAN_PROMPTS"
+generate "Queue announcements and callback" "$QUEUE_PROMPTS"
+generate "Numbers (silence trimmed: they are strung together)" "$NUMBER_PROMPTS" trim
+
+# The waiting music: a melody, not speech (see make-music.py).
+mkdir -p "$tmp/wav/queue" queue
+python3 make-music.py "$tmp/wav/queue/music.wav"
+duration=$(soxi -D "$tmp/wav/queue/music.wav")
+{
+    echo
+    echo "## Queue music"
+    echo
+    echo "| file | what | duration (s) |"
+    echo "| --- | --- | --- |"
+    printf '| `queue/music.wav` | waiting music: a pentatonic melody of sine tones (`make-music.py`), loops seamlessly | %.2f |\n' "$duration"
+} >>"$readme"
+if ! cmp -s "$tmp/wav/queue/music.wav" queue/music.wav; then
+    mv -f "$tmp/wav/queue/music.wav" queue/music.wav
+    echo "wrote queue/music.wav (${duration}s)"
+fi
 generate "First call flow (flat, to be removed)" "$PROMPTS"
 
 if ! cmp -s "$readme" README.md; then

@@ -103,6 +103,7 @@ impl Server {
             admin_token: token.to_owned(),
             store,
             utc_offset_s: OFFSET,
+            desk: None,
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (done_tx, done) = mpsc::channel();

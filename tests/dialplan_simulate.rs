@@ -180,3 +180,60 @@ fn shipped_dialplans_check_without_errors_or_warnings() {
         "hotline check dialplans warns:\n{text}"
     );
 }
+
+/// `hotline simulate` of the shipped set on a workday; its stdout.
+fn walk(to: &str, keys: &str, from: &str) -> String {
+    let args = [
+        "simulate",
+        "--dialplans",
+        "dialplans",
+        "--prompts",
+        "prompts",
+        "--to",
+        to,
+        "--keys",
+        keys,
+        "--at",
+        WORKDAY,
+        "--from",
+        from,
+    ];
+    let out = hotline(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "hotline {}: {}\n{stdout}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn a_caller_who_waits_too_long_is_offered_a_callback() {
+    // Confirms their own number.
+    let out = walk("12345", "0,wait,1", "13912345678");
+    assert!(out.contains("no seat answers; loops queue/music"), "{out}");
+    assert!(out.contains("enter offer-callback"), "{out}");
+    let confirmed = "callback requested to 13912345678 (in the call record)";
+    assert!(out.contains(confirmed), "{out}");
+    assert!(out.contains("enter callback-thanks"), "{out}");
+    assert!(out.trim_end().ends_with("ends: hangup"), "{out}");
+
+    // Types another number, which is read back and confirmed.
+    let out = walk("12333", "0,wait,2,13800000000#,1", "13912345678");
+    assert!(out.contains("play queue/callback-enter"), "{out}");
+    assert!(
+        out.contains("play queue/callback-entered + numbers/1-yao"),
+        "{out}"
+    );
+    assert!(out.contains("callback requested to 13800000000"), "{out}");
+    assert!(out.trim_end().ends_with("ends: hangup"), "{out}");
+
+    // Says nothing: no callback, goodbye.
+    let out = walk("12333", "0,wait", "13912345678");
+    assert!(!out.contains("callback requested"), "{out}");
+    assert!(out.contains("enter goodbye"), "{out}");
+    assert!(out.trim_end().ends_with("ends: hangup"), "{out}");
+}

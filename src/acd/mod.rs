@@ -4,4 +4,30 @@
 pub mod event;
 pub mod stats;
 
+mod action;
+mod caller;
+mod desk;
+mod distributor;
+mod error;
+mod matching;
+mod queue;
+mod reload;
+mod rules;
+mod seat;
+mod timers;
+mod views;
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod invariant_tests;
+
+pub use action::{AcdAction, Enqueued};
+pub use desk::{LOGGED_IN_NOT_READY, MAX_REASON_LEN};
+pub use distributor::{Acd, MIN_ANNOUNCE_PERIOD, NO_ANSWER};
+pub use error::AcdError;
 pub use event::{AcdEvent, LeftBecause, SeatId, SeatState};
+pub use queue::{DEFAULT_HANDLE_TIME, HANDLE_TIME_SAMPLES};
+pub use rules::{QueueRules, SeatProfile, Strategy};
+pub use views::{QueueView, SeatView, WaitingCaller};

@@ -1,11 +1,20 @@
-//! The read-only HTTP API: call records and the assessment figures (监督考核) as JSON, the same
-//! queries as `hotline records`. Every request needs `Authorization: Bearer <admin_token>`.
+//! The HTTP API. Every request needs `Authorization: Bearer <token>`.
 //!
+//! Call records and the assessment figures (监督考核) as JSON, the same queries as
+//! `hotline records`, for the admin token only:
 //! - `GET /records?since=&until=&number=&hotline=&limit=` → array of call records, newest first
 //! - `GET /records/{id}` → one call record, or 404
 //! - `GET /figures?since=&until=&hotline=` → array of figures per local day and hotline
 //! - `GET /health` → `{"ok": true}`
+//!
+//! The agent desktops and supervisors, with the admin token or a seat's token (which the switch
+//! checks); 503 when no seats are configured:
+//! - `POST /seats/{id}/login|logout|ready|not-ready|end-wrap-up|answer|hangup` → the switch's JSON
+//! - `GET /seats`, `GET /queues`, `GET /stats?interval=<s>`, `GET /whoami` → the switch's JSON
+//! - `GET /events` → Server-Sent Events: the admin's all, a seat's own and everyone's
 
+mod desk;
+mod events;
 mod records;
 
 use std::future::Future;
@@ -21,6 +30,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use crate::desk::DeskHandle;
+
 /// How long [`serve_on`] waits, once `stop` resolved, for requests in progress to finish.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -35,6 +46,8 @@ pub struct ApiConfig {
     pub store: PathBuf,
     /// UTC offset (seconds east) of the local times in queries and of the figures' days.
     pub utc_offset_s: i32,
+    /// The channels to the switch for the desk endpoints; None answers them 503.
+    pub desk: Option<DeskHandle>,
 }
 
 /// Serves the API on `config.listen` until `stop` resolves.
@@ -54,19 +67,28 @@ pub async fn serve_on(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if config.admin_token.is_empty() {
-        tracing::warn!("HTTP API: api.admin_token is empty, every request is refused");
+        tracing::warn!("HTTP API: api.admin_token is empty, only seat tokens are accepted");
     }
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let desk_api = Arc::new(desk::DeskApi {
+        admin_token: config.admin_token.clone(),
+        desk: config.desk.clone(),
+        stopping,
+    });
     let state = Arc::new(config);
-    let app = Router::new()
+    let admin = Router::new()
         .route("/health", get(health))
         .route("/records", get(records::list))
         .route("/records/:id", get(records::one))
         .route("/figures", get(records::figures))
-        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state);
+    let app = admin.merge(desk::routes(desk_api)).fallback(not_found);
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         stop.await;
+        // Event streams never end by themselves: end them so that the drain can finish.
+        let _ = stopping_tx.send(true);
         let _ = stopped_tx.send(());
     });
     let drained = async move {
@@ -109,24 +131,27 @@ async fn authorize(State(config): State<Arc<ApiConfig>>, request: Request, next:
 
 /// Whether `headers` carry the bearer token `expected` (never when `expected` is empty).
 fn token_ok(headers: &HeaderMap, expected: &str) -> bool {
-    if expected.is_empty() {
-        return false;
-    }
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some((scheme, token)) = value.trim().split_once(' ') else {
-        return false;
-    };
-    scheme.eq_ignore_ascii_case("bearer") && same(token.trim().as_bytes(), expected.as_bytes())
+    !expected.is_empty()
+        && bearer(headers).is_some_and(|token| same(token.as_bytes(), expected.as_bytes()))
+}
+
+/// The token of `Authorization: Bearer <token>`, trimmed (possibly empty).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// Byte equality whose time does not depend on where the first difference is.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Unknown routes: 404 with a JSON body.
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "no such endpoint")
 }
 
 /// `GET /health`.

@@ -30,6 +30,7 @@ use crate::sip::peer::Peer;
 use crate::sip::uri::Uri;
 use crate::tickets::record::CallRecord;
 
+mod callback;
 mod records;
 mod trunk;
 
@@ -870,6 +871,7 @@ impl Switch {
                 Action::StopPlay => self.media.push_back(MediaCommand::StopPlay { leg }),
                 Action::Wake(at) => self.wakes.set(Wake::Flow(id), at),
                 Action::Hangup => self.hang_up(now, id, Ending::FlowDone),
+                Action::Callback { number } => self.note_callback(now, id, number),
                 Action::Queue { queue, priority } => {
                     let name = call.plan.dialplan.queues.get(queue.0 as usize);
                     let name = name.map_or("?", |q| q.name.as_str()).to_string();

@@ -8,8 +8,8 @@
 //! wrong types and bad values all fail the load. Semantic checks that run after parsing (port
 //! ranges, timer relations, codec lists, ...) are reported all at once.
 //!
-//! Relative paths in `[paths]` are resolved against the process's working directory (not the
-//! directory of the configuration file).
+//! Relative paths in `[paths]` and `[seats] file` are resolved against the process's working
+//! directory (not the directory of the configuration file).
 
 mod error;
 mod locate;
@@ -43,6 +43,62 @@ pub struct Config {
     pub records: RecordsConfig,
     /// `[api]`: the HTTP API.
     pub api: ApiConfig,
+    /// `[seats]`: the seats file and phone registration.
+    pub seats: SeatsConfig,
+}
+
+/// `[seats]`: where agent and expert seats are declared and how their phones register.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeatsConfig {
+    /// The seats file (`docs/seats.md`); a missing file means no seats, with a warning.
+    pub file: PathBuf,
+    /// Digest realm the phones authenticate in (an `ha1` in the seats file depends on it).
+    pub realm: String,
+    /// Shortest registration accepted in seconds; shorter requests get 423 Interval Too Brief.
+    pub register_min_expires_s: u32,
+    /// Longest registration granted in seconds; longer requests are cut to this.
+    pub register_max_expires_s: u32,
+    /// Seconds a challenge's nonce stays fresh; older answers are challenged with stale=true.
+    pub nonce_lifetime_s: u64,
+    /// Wrong answers within `auth_failure_window_s` that lock a username and source IP.
+    pub auth_failures: u32,
+    /// The window in seconds in which `auth_failures` wrong answers lock.
+    pub auth_failure_window_s: u64,
+    /// Seconds a locked username and source IP are refused with 403.
+    pub auth_lock_s: u64,
+}
+
+impl Default for SeatsConfig {
+    fn default() -> Self {
+        SeatsConfig {
+            file: PathBuf::from("seats.toml"),
+            realm: "hotline".to_owned(),
+            register_min_expires_s: 60,
+            register_max_expires_s: 3600,
+            nonce_lifetime_s: 300,
+            auth_failures: 5,
+            auth_failure_window_s: 60,
+            auth_lock_s: 300,
+        }
+    }
+}
+
+impl SeatsConfig {
+    /// How long a nonce stays fresh.
+    pub fn nonce_lifetime(&self) -> Duration {
+        Duration::from_secs(self.nonce_lifetime_s)
+    }
+
+    /// The window in which wrong answers are counted.
+    pub fn auth_failure_window(&self) -> Duration {
+        Duration::from_secs(self.auth_failure_window_s)
+    }
+
+    /// How long a username and source IP stay locked.
+    pub fn auth_lock(&self) -> Duration {
+        Duration::from_secs(self.auth_lock_s)
+    }
 }
 
 /// `[api]`: the HTTP API (records and figures today).

@@ -392,3 +392,53 @@ fn byte_order_mark_and_crlf_are_accepted() {
         e[0]
     );
 }
+
+#[test]
+fn seats_defaults_and_values() {
+    let c = Config::default();
+    assert_eq!(c.seats.file, PathBuf::from("seats.toml"));
+    assert_eq!(c.seats.realm, "hotline");
+    assert_eq!(c.seats.register_min_expires_s, 60);
+    assert_eq!(c.seats.register_max_expires_s, 3600);
+    assert_eq!(c.seats.nonce_lifetime(), Duration::from_secs(300));
+    assert_eq!(c.seats.auth_failures, 5);
+    assert_eq!(c.seats.auth_failure_window(), Duration::from_secs(60));
+    assert_eq!(c.seats.auth_lock(), Duration::from_secs(300));
+    let c = load("[seats]\nfile = \"/etc/hotline/seats.toml\"\nrealm = \"12345.gov\"\n");
+    assert_eq!(c.seats.file, PathBuf::from("/etc/hotline/seats.toml"));
+    assert_eq!(c.seats.realm, "12345.gov");
+}
+
+#[test]
+fn seats_rules() {
+    let e = errors(
+        "[seats]\nfile = \"\"\nrealm = \"a\\\"b\"\nregister_min_expires_s = 0\n\
+         nonce_lifetime_s = 0\nauth_failures = 0\nauth_lock_s = 0\n",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "t.toml:2:8: seats.file: must not be empty",
+            "t.toml:3:9: seats.realm: must be non-empty text without quotes, backslashes or \
+             control characters",
+            "t.toml:4:26: seats.register_min_expires_s: must be at least 1",
+            "t.toml:5:20: seats.nonce_lifetime_s: must be at least 1",
+            "t.toml:6:17: seats.auth_failures: must be at least 1",
+            "t.toml:7:15: seats.auth_lock_s: must be at least 1",
+        ]
+    );
+    let e = errors("[seats]\nregister_max_expires_s = 30\n");
+    assert_eq!(
+        e,
+        vec![
+            "t.toml:2:26: seats.register_max_expires_s: must not be below \
+             register_min_expires_s (30 < 60)"
+        ]
+    );
+    let e = errors("[seats]\nlogin = true\n");
+    assert!(
+        e[0].starts_with("t.toml:2:1: unknown key `login` in [seats], expected one of file,"),
+        "{}",
+        e[0]
+    );
+}

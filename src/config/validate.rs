@@ -51,7 +51,56 @@ pub(crate) fn check(config: &Config) -> Vec<Problem> {
     check_sip(config, &mut problems);
     check_media(config, &mut problems);
     check_rest(config, &mut problems);
+    check_seats(config, &mut problems);
     problems
+}
+
+/// Rules for `[seats]`.
+fn check_seats(config: &Config, out: &mut Vec<Problem>) {
+    let seats = &config.seats;
+    if seats.file.as_os_str().is_empty() {
+        out.push(Problem::new("seats.file", "must not be empty"));
+    }
+    // The realm is sent inside a quoted header parameter.
+    if seats.realm.trim().is_empty()
+        || seats
+            .realm
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '\\')
+    {
+        out.push(Problem::new(
+            "seats.realm",
+            "must be non-empty text without quotes, backslashes or control characters",
+        ));
+    }
+    let (min, max) = (seats.register_min_expires_s, seats.register_max_expires_s);
+    if min == 0 {
+        out.push(Problem::new(
+            "seats.register_min_expires_s",
+            "must be at least 1",
+        ));
+    } else if min > max {
+        out.push(Problem::either(
+            (
+                "seats.register_min_expires_s",
+                format!("must not be above register_max_expires_s ({min} > {max})"),
+            ),
+            (
+                "seats.register_max_expires_s",
+                format!("must not be below register_min_expires_s ({max} < {min})"),
+            ),
+        ));
+    }
+    for (key, value) in [
+        ("seats.nonce_lifetime_s", seats.nonce_lifetime_s),
+        ("seats.auth_failures", u64::from(seats.auth_failures)),
+        ("seats.auth_failure_window_s", seats.auth_failure_window_s),
+        ("seats.auth_lock_s", seats.auth_lock_s),
+    ] {
+        if value == 0 {
+            out.push(Problem::new(key, "must be at least 1"));
+        }
+    }
 }
 
 /// Rules for `[sip]`.

@@ -13,6 +13,7 @@ mod navigation_tests;
 pub mod route;
 pub mod schedule;
 pub mod simulate;
+pub mod spoken;
 
 pub use diagnostic::{Diagnostic, Severity};
 

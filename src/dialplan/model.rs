@@ -267,6 +267,8 @@ pub enum NodeKind {
         /// When the transfer fails.
         fallback: NodeId,
     },
+    /// Take a number to call the caller back on.
+    Callback(CallbackOffer),
     /// Play, then hang up.
     Hangup {
         /// The prompts (may be empty).
@@ -334,6 +336,35 @@ pub struct Survey {
     pub attempts: Attempts,
     /// Where the caller goes next (answered or not).
     pub next: NodeId,
+}
+
+/// Fewest digits of a callback number.
+pub const CALLBACK_MIN_DIGITS: usize = 5;
+/// Most digits of a callback number.
+pub const CALLBACK_MAX_DIGITS: usize = 20;
+
+/// Which number a `callback` node proposes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallbackNumber {
+    /// The caller's own number, when it is 5 to 20 digits; else the caller types one.
+    Caller,
+    /// None: the caller types one.
+    Ask,
+}
+
+/// A `callback` node: the caller confirms (or types) the number to be called back on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallbackOffer {
+    /// What is proposed first.
+    pub propose: CallbackNumber,
+    /// Played before the proposed number (or, with `ask`, before the entry prompt).
+    pub prompts: Vec<PromptName>,
+    /// Timing and retries of each step.
+    pub attempts: Attempts,
+    /// After the number is confirmed.
+    pub next: NodeId,
+    /// When no usable number was confirmed.
+    pub fallback: NodeId,
 }
 
 /// One `branch` rule.
@@ -409,7 +440,30 @@ pub struct NumberList {
     pub numbers: HashSet<String>,
 }
 
-/// A `[queues.NAME]`: a skill group.
+/// How a queue picks the seat that rings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// The free seat that has waited longest since its last call.
+    #[default]
+    LongestIdle,
+    /// Free seats in turn.
+    RoundRobin,
+    /// Every free seat at once; the first to answer takes the call.
+    RingAll,
+}
+
+impl Strategy {
+    /// The word used in the files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::LongestIdle => "longest-idle",
+            Strategy::RoundRobin => "round-robin",
+            Strategy::RingAll => "ring-all",
+        }
+    }
+}
+
+/// A `[queues.NAME]`: a skill group and how its waiting callers are served.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueDecl {
     /// Its name (the key).
@@ -418,10 +472,56 @@ pub struct QueueDecl {
     pub display: String,
     /// The skill a seat needs.
     pub skill: String,
+    /// The lowest skill level (1..=5) a seat needs.
+    pub min_level: u8,
     /// A group of expert seats.
     pub experts: bool,
-    /// Queue to escalate or overflow to.
-    pub escalate_to: Option<QueueId>,
+    /// Which free seat rings.
+    pub strategy: Strategy,
+    /// A seat that does not answer within this is skipped.
+    pub ring_timeout: Duration,
+    /// After-call work time before a seat of this group is offered another call.
+    pub wrap_up: Duration,
+    /// Waiting this long makes the call overflow (required when there is somewhere to go).
+    pub overflow_after: Option<Duration>,
+    /// Queues whose seats may take the call once it overflows, in order.
+    pub overflow_to: Vec<QueueId>,
+    /// Expert seats with this skill may take the call once it overflows.
+    pub overflow_experts: bool,
+    /// The longest a caller waits.
+    pub max_wait: Duration,
+    /// Where the caller goes at `max_wait`; `None`: the queue node's `fallback`.
+    pub after_max_wait: Option<NodeId>,
+    /// Prompts looped while the caller waits.
+    pub music: Vec<PromptName>,
+    /// Period of the position/estimated-wait announcement; `None`: never.
+    pub announce_every: Option<Duration>,
+    /// Calls answered from this queue are recorded.
+    pub record: bool,
+}
+
+impl QueueDecl {
+    /// A queue `name` with the documented defaults (skill = name).
+    pub fn new(name: &str) -> QueueDecl {
+        QueueDecl {
+            name: name.to_string(),
+            display: name.to_string(),
+            skill: name.to_string(),
+            min_level: 1,
+            experts: false,
+            strategy: Strategy::LongestIdle,
+            ring_timeout: Duration::from_secs(20),
+            wrap_up: Duration::from_secs(30),
+            overflow_after: None,
+            overflow_to: Vec::new(),
+            overflow_experts: false,
+            max_wait: Duration::from_secs(300),
+            after_max_wait: None,
+            music: vec!["queue/music".to_string()],
+            announce_every: Some(Duration::from_secs(30)),
+            record: true,
+        }
+    }
 }
 
 /// SIP transport to a trunk.

@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDateTime;
 
 use super::model::{
-    Attempts, Condition, Dialplan, NodeId, NodeKind, PromptName, QueueId, Start, SubCentreId,
+    Attempts, CallbackNumber, Condition, Dialplan, NodeId, NodeKind, PromptName, QueueId, Start,
+    SubCentreId, CALLBACK_MAX_DIGITS, CALLBACK_MIN_DIGITS,
 };
+use super::spoken::spoken_digits;
 use super::Plan;
 
 /// Transitions without waiting for the caller before the walk is cut short: the checker refuses
@@ -33,7 +35,8 @@ pub enum Action {
     StopPlay,
     /// Call `on_timeout` at this instant.
     Wake(Instant),
-    /// Hand the call to a queue; answer with `on_queue_unavailable` if it cannot take it.
+    /// Hand the call to a queue; answer with `on_queue_unavailable` if it cannot take it, or
+    /// `on_queue_max_wait` when the caller has waited the queue's `max_wait`.
     Queue {
         /// The queue.
         queue: QueueId,
@@ -44,6 +47,11 @@ pub enum Action {
     Transfer {
         /// The sub-centre.
         subcentre: SubCentreId,
+    },
+    /// The caller confirmed this number to be called back on (for the call record).
+    Callback {
+        /// The number, digits only.
+        number: String,
     },
     /// Hang up.
     Hangup,
@@ -98,12 +106,29 @@ enum State {
     Done,
 }
 
-/// The progress of a menu, collect or survey node.
+/// The progress of a menu, collect, survey or callback node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Input {
     node: NodeId,
     attempt: u8,
     digits: String,
+    stage: Stage,
+}
+
+/// The step of an input node; only a callback node has more than one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Stage {
+    /// A menu, collect or survey.
+    Only,
+    /// Callback: the caller types a number.
+    Entry,
+    /// Callback: 1 confirms the number, 2 types another.
+    Confirm {
+        /// The number read out.
+        number: String,
+        /// The caller typed it (else it is their own).
+        entered: bool,
+    },
 }
 
 /// One caller's walk through a dialplan.
@@ -256,6 +281,9 @@ impl Navigation {
             Some(NodeKind::Collect(_)) if !input.digits.is_empty() => {
                 self.finish_collect(now, input, &mut actions)
             }
+            Some(NodeKind::Callback(_)) if !input.digits.is_empty() => {
+                self.finish_entry(now, input, &mut actions)
+            }
             _ => self.failed(now, input, true, &mut actions),
         }
         actions
@@ -269,6 +297,26 @@ impl Navigation {
             if let Some(NodeKind::Queue { fallback, .. }) = plan.dialplan.kind(node) {
                 self.record(now, PathEvent::Fallback);
                 self.enter(now, *fallback, None, &mut actions);
+            }
+        }
+        actions
+    }
+
+    /// The caller waited the queue's `max_wait` without a seat answering: go on from the
+    /// queue's `after_max_wait`, else the queue node's `fallback`.
+    pub fn on_queue_max_wait(&mut self, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let plan = self.shared_plan();
+        if let State::Queued(node) = self.state {
+            if let Some(NodeKind::Queue {
+                queue, fallback, ..
+            }) = plan.dialplan.kind(node)
+            {
+                let decl = plan.dialplan.queues.get(queue.0 as usize);
+                let to = decl.and_then(|q| q.after_max_wait).unwrap_or(*fallback);
+                self.hops = 0;
+                self.record(now, PathEvent::Fallback);
+                self.enter(now, to, None, &mut actions);
             }
         }
         actions
@@ -371,6 +419,7 @@ impl Navigation {
                         node,
                         attempt: 1,
                         digits: String::new(),
+                        stage: Stage::Only,
                     };
                     match carried {
                         Some(digit) => self.key(now, input, digit, actions),
@@ -407,6 +456,25 @@ impl Navigation {
                         subcentre: *subcentre,
                     });
                 }
+                NodeKind::Callback(offer) => {
+                    let stage = match offer.propose {
+                        CallbackNumber::Caller if callback_number(&self.caller) => Stage::Confirm {
+                            number: self.caller.clone(),
+                            entered: false,
+                        },
+                        _ => Stage::Entry,
+                    };
+                    let input = Input {
+                        node,
+                        attempt: 1,
+                        digits: String::new(),
+                        stage,
+                    };
+                    match carried {
+                        Some(digit) => self.key(now, input, digit, actions),
+                        None => self.prompt(input, Vec::new(), actions),
+                    }
+                }
                 NodeKind::Hangup { prompts } if prompts.is_empty() => {
                     self.state = State::Done;
                     actions.push(Action::Hangup);
@@ -429,6 +497,23 @@ impl Navigation {
             Some(NodeKind::Menu(menu)) => before.extend_from_slice(&menu.prompts),
             Some(NodeKind::Collect(collect)) => before.extend_from_slice(&collect.prompts),
             Some(NodeKind::Survey(survey)) => before.extend_from_slice(&survey.prompts),
+            Some(NodeKind::Callback(offer)) => match &input.stage {
+                Stage::Confirm { number, entered } => {
+                    match entered {
+                        true => before.push("queue/callback-entered".to_string()),
+                        false => before.extend_from_slice(&offer.prompts),
+                    }
+                    before.extend(spoken_digits(number));
+                    before.push("queue/callback-confirm".to_string());
+                }
+                _ => {
+                    // With `ask` the node's own prompts introduce the entry.
+                    if offer.propose == CallbackNumber::Ask {
+                        before.extend_from_slice(&offer.prompts);
+                    }
+                    before.push("queue/callback-enter".to_string());
+                }
+            },
             _ => {}
         }
         self.state = State::Prompting(input);
@@ -475,8 +560,56 @@ impl Navigation {
                     self.failed(now, input, false, actions)
                 }
             },
+            Some(NodeKind::Callback(offer)) => match (&input.stage, digit) {
+                (Stage::Confirm { number, .. }, '1') => {
+                    actions.push(Action::Callback {
+                        number: number.clone(),
+                    });
+                    self.enter(now, offer.next, None, actions);
+                }
+                (Stage::Confirm { .. }, '2') => {
+                    let entry = Input {
+                        node: input.node,
+                        attempt: 1,
+                        digits: String::new(),
+                        stage: Stage::Entry,
+                    };
+                    self.prompt(entry, Vec::new(), actions);
+                }
+                (Stage::Entry, '#') => self.finish_entry(now, input, actions),
+                (Stage::Entry, '0'..='9') if input.digits.len() < CALLBACK_MAX_DIGITS => {
+                    input.digits.push(digit);
+                    self.wait(now, input, offer.attempts.inter_digit, actions);
+                }
+                (Stage::Entry, _) => {
+                    input.digits = private_entry(&input.digits);
+                    self.failed(now, input, false, actions)
+                }
+                _ => {
+                    input.digits.push(digit);
+                    self.failed(now, input, false, actions)
+                }
+            },
             _ => {}
         }
+    }
+
+    /// A callback number typed (ended by `#` or a pause): read it back for confirmation.
+    fn finish_entry(&mut self, now: Instant, mut input: Input, actions: &mut Vec<Action>) {
+        if !callback_number(&input.digits) {
+            input.digits = private_entry(&input.digits);
+            return self.failed(now, input, false, actions);
+        }
+        let confirm = Input {
+            node: input.node,
+            attempt: 1,
+            digits: String::new(),
+            stage: Stage::Confirm {
+                number: input.digits,
+                entered: true,
+            },
+        };
+        self.prompt(confirm, Vec::new(), actions);
     }
 
     fn wait(&mut self, now: Instant, input: Input, wait: Duration, actions: &mut Vec<Action>) {
@@ -513,6 +646,7 @@ impl Navigation {
                 Some(NodeKind::Menu(menu)) => menu.fail,
                 Some(NodeKind::Collect(collect)) => collect.fail,
                 Some(NodeKind::Survey(survey)) => survey.next,
+                Some(NodeKind::Callback(offer)) => offer.fallback,
                 _ => return,
             };
             return self.enter(now, out, None, actions);
@@ -525,6 +659,7 @@ impl Navigation {
             node: input.node,
             attempt: input.attempt + 1,
             digits: String::new(),
+            stage: input.stage,
         };
         self.prompt(retry, before, actions);
     }
@@ -563,6 +698,7 @@ impl Navigation {
             NodeKind::Menu(menu) => Some(&menu.attempts),
             NodeKind::Collect(collect) => Some(&collect.attempts),
             NodeKind::Survey(survey) => Some(&survey.attempts),
+            NodeKind::Callback(offer) => Some(&offer.attempts),
             _ => None,
         }
     }
@@ -575,13 +711,15 @@ impl Navigation {
         self.record(now, PathEvent::Tag(name.to_string(), value.to_string()));
     }
 
-    /// Keys go on the path, except the digits of a collect (an ID or phone number is private;
-    /// its tag carries it).
+    /// Keys go on the path, except the digits of a collect or of a callback number (an ID or
+    /// phone number is private; its tag or the call record's callback carries it).
     fn record_key(&mut self, now: Instant, input: &Input, digit: char) {
-        if !matches!(
-            self.plan.dialplan.kind(input.node),
-            Some(NodeKind::Collect(_))
-        ) {
+        let private = input.stage == Stage::Entry
+            || matches!(
+                self.plan.dialplan.kind(input.node),
+                Some(NodeKind::Collect(_))
+            );
+        if !private {
             self.record(now, PathEvent::Key(digit));
         }
     }
@@ -589,4 +727,15 @@ impl Navigation {
     fn record(&mut self, at: Instant, event: PathEvent) {
         self.path.push(PathStep { at, event });
     }
+}
+
+/// Whether `number` can be called back: 5 to 20 digits.
+fn callback_number(number: &str) -> bool {
+    (CALLBACK_MIN_DIGITS..=CALLBACK_MAX_DIGITS).contains(&number.len())
+        && number.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A refused phone number entry as it may appear on the path: its length, not its digits.
+fn private_entry(digits: &str) -> String {
+    format!("{} digits", digits.len())
 }

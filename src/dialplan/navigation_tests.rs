@@ -502,3 +502,195 @@ fallback = "a"
     assert!(call.nav.is_done());
     assert!(call.nav.path().iter().any(|s| s.event == PathEvent::Stuck));
 }
+
+const CALLBACK: &str = r#"
+[[numbers]]
+number = "12345"
+mode = "unified"
+line = "12345"
+start = "q"
+
+[[numbers]]
+number = "12346"
+mode = "dual"
+line = "12346"
+start = "q-general"
+
+[queues.callme]
+after_max_wait = "offer"
+
+[nodes.q]
+queue = "callme"
+
+[nodes.q-general]
+queue = "general"
+
+[nodes.offer]
+callback = "caller"
+prompts = ["offer"]
+next = "thanks"
+fallback = "bye"
+
+[nodes.thanks]
+hangup = ["thanks"]
+
+[nodes.bye]
+hangup = ["bye"]
+"#;
+
+impl Call {
+    /// The caller has waited the queue's max wait.
+    fn max_wait(&mut self) {
+        let actions = self.nav.on_queue_max_wait(self.now);
+        self.actions.extend(actions);
+    }
+
+    /// The keys on the path.
+    fn keys(&self) -> String {
+        let path = self.nav.path().iter();
+        path.filter_map(|s| match s.event {
+            PathEvent::Key(k) => Some(k),
+            _ => None,
+        })
+        .collect()
+    }
+
+    fn callbacks(&self) -> Vec<String> {
+        let actions = self.actions.iter();
+        actions
+            .filter_map(|a| match a {
+                Action::Callback { number } => Some(number.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// `queue/callback-confirm` after `before` and the digits of `number` (1 as 幺).
+fn read_back(before: &str, number: &str) -> String {
+    let digits = number.chars().map(|c| match c {
+        '1' => "numbers/1-yao".to_string(),
+        c => format!("numbers/{c}"),
+    });
+    std::iter::once(before.to_string())
+        .chain(digits)
+        .chain(["queue/callback-confirm".to_string()])
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+#[test]
+fn max_wait_goes_to_after_max_wait_or_else_the_queue_nodes_fallback() {
+    let plan = plan(CALLBACK);
+    let mut call = Call::to(&plan, "12345", "13912345678", "2026-10-12 10:00:00");
+    assert_eq!(call.queued().as_deref(), Some("callme"));
+    call.wait(300 * S);
+    call.max_wait();
+    assert_eq!(call.played(), [read_back("offer", "13912345678")]);
+    assert_eq!(call.nodes(), ["q", "offer"]);
+    assert!(call
+        .nav
+        .path()
+        .iter()
+        .any(|s| s.event == PathEvent::Fallback));
+    call.max_wait();
+    assert!(call.take().is_empty(), "only while queued");
+
+    let mut call = Call::to(&plan, "12346", "", "2026-10-12 10:00:00");
+    assert_eq!(call.queued().as_deref(), Some("general"));
+    call.max_wait();
+    assert_eq!(call.played(), ["busy"], "general has no after_max_wait");
+    assert_eq!(call.nodes(), ["q-general", "busy"]);
+}
+
+#[test]
+fn a_callback_to_the_callers_own_number_is_confirmed_with_1() {
+    let plan = plan(CALLBACK);
+    let mut call = Call::to(&plan, "12345", "13912345678", "2026-10-12 10:00:00");
+    call.take();
+    call.max_wait();
+    call.take();
+    call.finish_play();
+    assert_eq!(call.wake(), Some(5 * S), "timeout_s");
+    call.press("1");
+    assert_eq!(call.callbacks(), ["13912345678"]);
+    assert_eq!(call.played(), ["thanks"]);
+    assert_eq!(call.nodes(), ["q", "offer", "thanks"]);
+    assert_eq!(call.keys(), "1");
+}
+
+#[test]
+fn key_2_takes_another_number_read_back_before_it_is_confirmed() {
+    let plan = plan(CALLBACK);
+    let mut call = Call::to(&plan, "12345", "13912345678", "2026-10-12 10:00:00");
+    call.max_wait();
+    call.take();
+    call.press("2");
+    assert_eq!(call.played(), ["queue/callback-enter"]);
+    call.press("123#");
+    assert_eq!(
+        call.played(),
+        ["invalid+queue/callback-enter"],
+        "fewer than 5 digits"
+    );
+    assert!(call
+        .nav
+        .path()
+        .iter()
+        .any(|s| s.event == PathEvent::Invalid("3 digits".into())));
+    call.press("0371");
+    call.press("12345");
+    assert_eq!(call.wake(), Some(2 * S), "inter_digit_s");
+    call.take();
+    call.press("67#");
+    let entered = read_back("queue/callback-entered", "03711234567");
+    assert_eq!(call.played(), std::slice::from_ref(&entered));
+    call.press("9");
+    assert_eq!(call.played(), [format!("invalid+{entered}")], "1 or 2 only");
+    call.press("1");
+    assert_eq!(call.callbacks(), ["03711234567"]);
+    assert_eq!(call.played(), ["thanks"]);
+    assert_eq!(call.keys(), "291", "the typed number stays off the path");
+    assert!(!format!("{:?}", call.nav.path()).contains("0371"));
+}
+
+#[test]
+fn an_entry_ends_on_a_pause_and_is_refused_past_20_digits() {
+    let plan = plan(CALLBACK);
+    // A hidden number cannot be proposed: the caller is asked for one straight away.
+    let mut call = Call::to(&plan, "12345", "anonymous", "2026-10-12 10:00:00");
+    call.max_wait();
+    assert_eq!(call.played(), ["queue/callback-enter"]);
+    call.press("13800000000");
+    call.wait(2 * S);
+    assert_eq!(
+        call.played(),
+        [read_back("queue/callback-entered", "13800000000")]
+    );
+    call.press("2");
+    call.take();
+    call.press(&"1".repeat(21));
+    assert_eq!(call.played(), ["invalid+queue/callback-enter"]);
+    assert!(call.callbacks().is_empty());
+}
+
+#[test]
+fn no_answer_to_the_callback_offer_goes_to_the_fallback() {
+    let plan = plan(CALLBACK);
+    let mut call = Call::to(&plan, "12345", "13912345678", "2026-10-12 10:00:00");
+    call.max_wait();
+    call.take();
+    call.finish_play();
+    call.wait(5 * S);
+    assert_eq!(
+        call.played(),
+        [format!("no-input+{}", read_back("offer", "13912345678"))]
+    );
+    call.finish_play();
+    call.wait(5 * S);
+    assert_eq!(call.played(), ["bye"], "retries = 2");
+    assert!(call.callbacks().is_empty());
+    assert_eq!(call.nodes(), ["q", "offer", "bye"]);
+    call.finish_play();
+    assert_eq!(call.take(), [Action::Hangup]);
+}

@@ -6,13 +6,25 @@ use std::time::{Duration, Instant};
 
 use chrono::{Datelike, NaiveDateTime};
 
-use super::model::{Dialplan, MergeMode};
+use super::model::{Dialplan, MergeMode, QueueDecl, QueueId};
 use super::navigation::{Action, Navigation, PathEvent};
 use super::route::Routing;
 use super::Plan;
 
-/// Virtual time after which a walk that has not ended is cut off.
-const LIMIT: Duration = Duration::from_secs(3600);
+/// Virtual time after which a walk that has not ended is cut off (a queue's wait is at most
+/// an hour, and a walk may pass through a few).
+const LIMIT: Duration = Duration::from_secs(4 * 3600);
+
+/// One item of `--keys`: what the caller does at one wait.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Press {
+    /// Digits typed without pauses.
+    Keys(String),
+    /// Nothing until the timeout (`-`).
+    Silence,
+    /// In a queue no seat answers: wait its `max_wait_s` (`wait`).
+    QueueWait,
+}
 
 /// What the simulated caller does.
 #[derive(Clone, Debug, Default)]
@@ -23,12 +35,12 @@ pub struct Caller {
     pub from: String,
     /// Local time of the call.
     pub at: Option<NaiveDateTime>,
-    /// One item per wait for input: digits typed without pauses, or `None` to stay silent.
-    pub keys: Vec<Option<String>>,
+    /// One item per wait for input or queue.
+    pub keys: Vec<Press>,
 }
 
-/// Parses `--keys 2,1,-,13800000000#`.
-pub fn parse_keys(text: &str) -> Result<Vec<Option<String>>, String> {
+/// Parses `--keys 2,1,-,13800000000#,wait`.
+pub fn parse_keys(text: &str) -> Result<Vec<Press>, String> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
@@ -36,10 +48,14 @@ pub fn parse_keys(text: &str) -> Result<Vec<Option<String>>, String> {
         .map(|item| {
             let item = item.trim();
             match item {
-                "-" => Ok(None),
-                _ if !item.is_empty() && item.chars().all(is_key) => Ok(Some(item.to_string())),
+                "-" => Ok(Press::Silence),
+                "wait" => Ok(Press::QueueWait),
+                _ if !item.is_empty() && item.chars().all(is_key) => {
+                    Ok(Press::Keys(item.to_string()))
+                }
                 _ => Err(format!(
-                    "bad key item `{item}`: expected digits, * and #, or - for silence"
+                    "bad key item `{item}`: expected digits, * and #, - for silence, or wait \
+                     (no seat answers in a queue)"
                 )),
             }
         })
@@ -103,22 +119,38 @@ pub fn simulate(plan: &Arc<Plan>, caller: &Caller, default_at: NaiveDateTime) ->
         shown: 0,
         out,
         end: None,
+        queued: None,
+        waited: false,
     };
     let (mut nav, actions) = Navigation::start(Arc::clone(plan), entry, &caller.from, start, at);
     walk.apply(&nav, actions);
-    let mut keys = caller.keys.iter();
+    let mut keys = caller.keys.iter().peekable();
     while walk.end.is_none() {
         if walk.now.duration_since(start) > LIMIT {
-            walk.end = Some("still in the dialplan after an hour".to_string());
+            let hours = LIMIT.as_secs() / 3600;
+            walk.end = Some(format!("still in the dialplan after {hours} hours"));
             break;
         }
-        let actions = if let Some(ends) = walk.play_ends {
+        let actions = if let Some((queue, priority)) = walk.queued.take() {
+            let decl = dialplan.queues.get(queue.0 as usize);
+            match decl {
+                Some(decl) if keys.next_if_eq(&&Press::QueueWait).is_some() => {
+                    walk.wait_in_queue(decl, priority);
+                    nav.on_queue_max_wait(walk.now)
+                }
+                _ => {
+                    let name = decl.map_or("?", |q| q.name.as_str());
+                    walk.end = Some(format!("queue {name} (priority {priority})"));
+                    break;
+                }
+            }
+        } else if let Some(ends) = walk.play_ends {
             walk.now = walk.now.max(ends);
             walk.play_ends = None;
             nav.on_play_finished(walk.now)
         } else if let Some(wake) = walk.wake {
             match keys.next() {
-                Some(Some(item)) => {
+                Some(Press::Keys(item)) => {
                     let mut actions = Vec::new();
                     let plural = if item.chars().count() > 1 { "s" } else { "" };
                     walk.line(format!("key{plural} {item}"));
@@ -156,9 +188,31 @@ struct Walk {
     shown: usize,
     out: Vec<String>,
     end: Option<String>,
+    /// Handed to this queue (with this priority) by the last actions.
+    queued: Option<(QueueId, u8)>,
+    /// The next fallback on the path is the queue's max wait.
+    waited: bool,
 }
 
 impl Walk {
+    /// No seat answers: the caller hears the queue's music and announcements until max wait.
+    fn wait_in_queue(&mut self, queue: &QueueDecl, priority: u8) {
+        let music = show_prompts(&self.plan, &queue.music);
+        let announce = match queue.announce_every {
+            Some(every) => format!(
+                ", announcements every {} s (queue/ahead-before …)",
+                every.as_secs()
+            ),
+            None => String::new(),
+        };
+        self.line(format!(
+            "queue {} (priority {priority}): no seat answers; loops {music}{announce}",
+            queue.name
+        ));
+        self.now += queue.max_wait;
+        self.waited = true;
+    }
+
     fn line(&mut self, text: String) {
         let at = self.now.duration_since(self.start).as_secs_f64();
         self.out.push(format!("{at:>9.3}  {text}"));
@@ -183,6 +237,10 @@ impl Walk {
                 PathEvent::Tag(name, value) => self.line(format!("tag {name}={value}")),
                 PathEvent::NoInput => self.line("no input before the timeout".to_string()),
                 PathEvent::Invalid(entry) => self.line(format!("not accepted: `{entry}`")),
+                PathEvent::Fallback if self.waited => {
+                    self.waited = false;
+                    self.line("max wait reached: on to after_max_wait (or the fallback)".into());
+                }
                 PathEvent::Fallback => self.line("hand-over failed: fallback".to_string()),
                 PathEvent::Stuck => self.line("cut short: too many steps".to_string()),
                 PathEvent::Key(_) => {}
@@ -191,6 +249,14 @@ impl Walk {
     }
 
     fn apply(&mut self, nav: &Navigation, actions: Vec<Action>) {
+        // The number was confirmed before the walk went on to `next`.
+        for action in &actions {
+            if let Action::Callback { number } = action {
+                self.line(format!(
+                    "callback requested to {number} (in the call record)"
+                ));
+            }
+        }
         self.flush(nav);
         let dialplan = &Arc::clone(&self.plan).dialplan;
         for action in actions {
@@ -209,11 +275,7 @@ impl Walk {
                 }
                 Action::StopPlay => self.play_ends = None,
                 Action::Wake(at) => self.wake = Some(at),
-                Action::Queue { queue, priority } => {
-                    let name = dialplan.queues.get(queue.0 as usize);
-                    let name = name.map_or("?", |q| q.name.as_str());
-                    self.end = Some(format!("queue {name} (priority {priority})"));
-                }
+                Action::Queue { queue, priority } => self.queued = Some((queue, priority)),
                 Action::Transfer { subcentre } => {
                     let name = dialplan.subcentres.get(subcentre.0 as usize);
                     self.end = Some(format!(
@@ -222,6 +284,7 @@ impl Walk {
                     ));
                 }
                 Action::Hangup => self.end = Some("hangup".to_string()),
+                Action::Callback { .. } => {}
             }
         }
     }

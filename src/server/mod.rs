@@ -316,6 +316,7 @@ async fn start_api(
         admin_token: config.api.admin_token.clone(),
         store: RecordsConfig::store_path(&config.paths.data),
         utc_offset_s,
+        desk: None,
     };
     tokio::spawn(async move {
         let stopped = async move {

@@ -80,6 +80,19 @@ impl NonceIssuer {
         password_of: impl Fn(&str) -> Option<String>,
         now: Instant,
     ) -> Verdict {
+        let ha1_of = |user: &str| password_of(user).map(|p| ha1(user, realm, &p));
+        self.verify_ha1(authorization, method, realm, ha1_of, now)
+    }
+
+    /// Same as [`NonceIssuer::verify`] with the user's stored HA1 instead of the password.
+    pub fn verify_ha1(
+        &self,
+        authorization: &str,
+        method: &str,
+        realm: &str,
+        ha1_of: impl Fn(&str) -> Option<String>,
+        now: Instant,
+    ) -> Verdict {
         let Some(credentials) = Credentials::parse(authorization) else {
             return Verdict::Malformed;
         };
@@ -89,10 +102,10 @@ impl NonceIssuer {
         let Some(issued) = self.issue_time(&credentials.nonce) else {
             return Verdict::Wrong;
         };
-        let Some(password) = password_of(&credentials.username) else {
+        let Some(ha1) = ha1_of(&credentials.username) else {
             return Verdict::Wrong;
         };
-        if !credentials.matches(&password, method) {
+        if !credentials.matches_ha1(&ha1, method) {
             return Verdict::Wrong;
         }
         let age = now.saturating_duration_since(self.epoch).as_secs();
@@ -169,7 +182,11 @@ impl Credentials {
 
     /// Whether the response is the one `password` gives for `method`.
     pub fn matches(&self, password: &str, method: &str) -> bool {
-        let ha1 = md5_hex(&format!("{}:{}:{password}", self.username, self.realm));
+        self.matches_ha1(&ha1(&self.username, &self.realm, password), method)
+    }
+
+    /// Whether the response is the one the stored `ha1` (lower-case hex) gives for `method`.
+    pub fn matches_ha1(&self, ha1: &str, method: &str) -> bool {
         let ha2 = md5_hex(&format!("{method}:{}", self.uri));
         let expected = match &self.qop_auth {
             Some((nc, cnonce)) => {
@@ -179,6 +196,11 @@ impl Credentials {
         };
         constant_time_eq(&expected, &self.response)
     }
+}
+
+/// HA1 = md5(username:realm:password) in lower-case hex, as stored instead of a password.
+pub fn ha1(username: &str, realm: &str, password: &str) -> String {
+    md5_hex(&format!("{username}:{realm}:{password}"))
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {

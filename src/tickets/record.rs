@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The version of the record's JSON form this engine writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A timestamp with millisecond precision (RFC 3339 in JSON, UTC).
 pub type Timestamp = DateTime<Utc>;
@@ -131,7 +131,29 @@ pub struct QueueVisit {
     /// When it left it.
     #[serde(default)]
     pub left: Option<Timestamp>,
-    /// `answered`, `no-seat`, `abandoned`, `overflow`, `timeout`.
+    /// `answered`, `no-seat`, `abandoned`, `max-wait`, `removed`.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// The seat that answered (schema 2).
+    #[serde(default)]
+    pub seat: Option<String>,
+    /// Each offer of the call to a seat, in order (schema 2).
+    #[serde(default)]
+    pub offers: Vec<SeatOffer>,
+}
+
+/// The call offered to one seat (its phone rang).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatOffer {
+    /// The seat's id.
+    pub seat: String,
+    /// When its phone was called.
+    pub offered: Timestamp,
+    /// When the offer ended (answered, or not).
+    #[serde(default)]
+    pub ended: Option<Timestamp>,
+    /// `answered`, `no-answer`, `declined`, `answered-elsewhere`, `logged-out`, `caller-gone`.
     #[serde(default)]
     pub outcome: Option<String>,
 }

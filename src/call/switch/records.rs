@@ -90,6 +90,8 @@ impl Switch {
             entered: at,
             left: Some(at),
             outcome: Some(outcome.to_string()),
+            seat: None,
+            offers: Vec::new(),
         });
         self.save_progress(id);
     }

@@ -23,6 +23,7 @@ pub(super) fn successors(kind: &NodeKind) -> Vec<NodeId> {
             fallback, after, ..
         } => std::iter::once(*fallback).chain(*after).collect(),
         NodeKind::Transfer { fallback, .. } => vec![*fallback],
+        NodeKind::Callback(c) => vec![c.next, c.fallback],
         NodeKind::Hangup { .. } => Vec::new(),
     }
 }
@@ -77,14 +78,27 @@ struct Graph {
 }
 
 impl Graph {
+    /// A queue node also leads where its queue sends callers at max wait.
     fn new(plan: &Dialplan) -> Graph {
-        Graph {
-            succ: plan
-                .nodes
-                .iter()
-                .map(|n| successors(&n.kind).iter().map(|id| id.0 as usize).collect())
-                .collect(),
-        }
+        let succ = plan
+            .nodes
+            .iter()
+            .map(|n| {
+                let after_max_wait = match &n.kind {
+                    NodeKind::Queue { queue, .. } => plan
+                        .queues
+                        .get(queue.0 as usize)
+                        .and_then(|q| q.after_max_wait),
+                    _ => None,
+                };
+                successors(&n.kind)
+                    .into_iter()
+                    .chain(after_max_wait)
+                    .map(|id| id.0 as usize)
+                    .collect()
+            })
+            .collect();
+        Graph { succ }
     }
 
     /// The nodes reachable from `roots` (including them).

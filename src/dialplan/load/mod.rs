@@ -22,6 +22,8 @@ mod tests;
 #[cfg(test)]
 mod tests_graph;
 #[cfg(test)]
+mod tests_queues;
+#[cfg(test)]
 mod tests_sections;
 
 use std::path::{Path, PathBuf};
@@ -321,6 +323,14 @@ impl<'a> Loader<'a> {
             }
         }
         out
+    }
+
+    /// A prompt the engine plays without the files naming it (queue music, announcements):
+    /// recorded once, at the first item that needs it, so a missing file is one error.
+    fn implied_prompt(&mut self, name: &str, pos: &Pos) {
+        if self.plan.prompts.insert(name.to_string()) {
+            self.prompt_refs.push((name.to_string(), pos.clone()));
+        }
     }
 
     /// `tags = { name = "value" }`.

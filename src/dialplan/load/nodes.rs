@@ -7,13 +7,15 @@ use super::shared::{retries, seconds};
 use super::spans::{is_tag_name, tables, Fields, Src};
 use super::{Kind, Loader};
 use crate::dialplan::model::{
-    Attempts, Collect, Condition, ListId, Menu, Node, NodeId, NodeKind, Origin, QueueId, Rule,
-    ScheduleId, SubCentreId, Survey,
+    Attempts, CallbackNumber, CallbackOffer, Collect, Condition, ListId, Menu, Node, NodeId,
+    NodeKind, Origin, QueueId, Rule, ScheduleId, SubCentreId, Survey,
 };
+use crate::dialplan::spoken::CALLBACK_PROMPTS;
 
 /// The action keys; a node has exactly one.
 const ACTIONS: &[&str] = &[
-    "play", "menu", "collect", "survey", "branch", "goto", "queue", "transfer", "hangup",
+    "play", "menu", "collect", "survey", "branch", "goto", "queue", "transfer", "callback",
+    "hangup",
 ];
 /// Keys shared by menus, collects and surveys.
 const ATTEMPT_KEYS: &[&str] = &[
@@ -55,10 +57,11 @@ fn allowed_keys(action: &str) -> Vec<&'static str> {
         "goto" => &["goto"],
         "queue" => &["queue", "priority", "fallback", "after"],
         "transfer" => &["transfer", "fallback"],
+        "callback" => &["callback", "prompts", "next", "fallback"],
         "hangup" => &["hangup"],
         _ => &[],
     };
-    let attempts = if matches!(action, "menu" | "collect" | "survey") {
+    let attempts = if matches!(action, "menu" | "collect" | "survey" | "callback") {
         ATTEMPT_KEYS
     } else {
         &[]
@@ -173,6 +176,7 @@ fn kind(l: &mut Loader<'_>, src: &Src, fields: &Fields<'_>, action: &str) -> Nod
         "goto" => NodeKind::Goto(l.required_node(fields, "goto", "a node name")),
         "queue" => queue(l, fields),
         "transfer" => transfer(l, fields),
+        "callback" => NodeKind::Callback(callback(l, src, fields)),
         _ => NodeKind::Hangup {
             prompts: prompts(l, src, fields, "hangup", false),
         },
@@ -498,6 +502,49 @@ fn transfer(l: &mut Loader<'_>, fields: &Fields<'_>) -> NodeKind {
     NodeKind::Transfer {
         subcentre,
         fallback: operator_fallback(l, fields, "fallback"),
+    }
+}
+
+/// `callback = "caller" | "ask"`, its prompts and ways out; the prompts it plays besides its
+/// own are checked at the first callback node.
+fn callback(l: &mut Loader<'_>, src: &Src, fields: &Fields<'_>) -> CallbackOffer {
+    let expected = "\"caller\" (propose the caller's number) or \"ask\" (ask for one)";
+    let propose = match fields.get("callback").map(|f| (f, l.d.str(f, expected))) {
+        Some((_, Some("ask"))) => CallbackNumber::Ask,
+        Some((f, Some(other))) if other != "caller" => {
+            l.d.error(
+                &f.pos,
+                format!("`callback` must be {expected}, found \"{other}\""),
+            );
+            CallbackNumber::Caller
+        }
+        _ => CallbackNumber::Caller,
+    };
+    if fields.get("prompts").is_none() {
+        fields.missing(
+            "prompts",
+            "the prompts played before the proposed number, e.g. [\"queue/callback-offer\"]",
+            &mut l.d,
+        );
+    }
+    for name in CALLBACK_PROMPTS {
+        l.implied_prompt(name, &fields.here);
+    }
+    CallbackOffer {
+        propose,
+        prompts: prompts(l, src, fields, "prompts", true),
+        attempts: attempts(l, src, fields),
+        next: l.required_node(
+            fields,
+            "next",
+            "the node that comes once the number is confirmed",
+        ),
+        // No operator default: a callback is offered when the seats are busy.
+        fallback: l.required_node(
+            fields,
+            "fallback",
+            "the node to go to when no number is confirmed, e.g. a goodbye",
+        ),
     }
 }
 

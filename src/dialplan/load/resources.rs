@@ -1,17 +1,38 @@
-//! `[lists.NAME]` (number files), `[queues.NAME]` and `[subcentres.NAME]`.
+//! `[lists.NAME]` (number files), `[queues.NAME]` (skill groups and how callers wait in them)
+//! and `[subcentres.NAME]`.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use super::spans::{is_number, Diags, Fields, Pos};
+use super::spans::{is_number, Diags, Fields, Pos, Src};
 use super::time::schedule_ref;
-use super::{Kind, Loader};
-use crate::dialplan::model::{NumberList, QueueDecl, QueueId, SubCentre, TrunkTransport};
+use super::Loader;
+use crate::dialplan::model::{NumberList, QueueDecl, QueueId, Strategy, SubCentre, TrunkTransport};
+use crate::dialplan::spoken::ANNOUNCEMENT_PROMPTS;
 
 /// The keys of a list.
 const LIST_KEYS: &[&str] = &["file"];
 /// The keys of a queue.
-const QUEUE_KEYS: &[&str] = &["name", "skill", "experts", "escalate_to"];
+const QUEUE_KEYS: &[&str] = &[
+    "name",
+    "skill",
+    "min_level",
+    "experts",
+    "strategy",
+    "ring_timeout_s",
+    "wrap_up_s",
+    "overflow_after_s",
+    "overflow_to",
+    "overflow_experts",
+    "max_wait_s",
+    "after_max_wait",
+    "music",
+    "announce_every_s",
+    "record",
+];
+/// What `strategy` must be.
+const STRATEGIES: &str = "\"longest-idle\", \"round-robin\" or \"ring-all\"";
 /// The keys of a sub-centre.
 const SUBCENTRE_KEYS: &[&str] = &[
     "name",
@@ -121,34 +142,179 @@ fn string_or(l: &mut Loader<'_>, fields: &Fields<'_>, key: &str, default: &str) 
         .to_string()
 }
 
-/// Every `[queues.NAME]`.
+/// Every `[queues.NAME]`; the prompts a queue plays without naming them (default music,
+/// announcements) are checked at the first queue that needs them.
 pub(super) fn queues(l: &mut Loader<'_>) {
     for (index, s) in l.decl.queues.decls.clone().into_iter().enumerate() {
         let fields = s.fields(format!("[queues.{}]", s.name));
-        fields.unknown_keys(QUEUE_KEYS, &mut l.d);
-        let display = string_or(l, &fields, "name", s.name);
-        let skill = string_or(l, &fields, "skill", s.name);
-        let experts = fields
-            .get("experts")
-            .and_then(|f| l.d.bool(f))
-            .unwrap_or(false);
-        let escalate_to = fields.get("escalate_to").and_then(|f| {
-            let id = l.resolve(Kind::Queue, f)?;
-            if id as usize == index {
-                l.d.error(
+        let mut allowed = QUEUE_KEYS.to_vec();
+        allowed.push("escalate_to");
+        fields.unknown_keys(&allowed, &mut l.d);
+        if let Some(f) = fields.get("escalate_to") {
+            l.d.error(
+                &f.key_pos,
+                "`escalate_to` is replaced by `overflow_to`; expected \
+                 `overflow_to = [\"QUEUE\"]` with `overflow_after_s`",
+            );
+        }
+        let mut q = QueueDecl::new(s.name);
+        q.display = string_or(l, &fields, "name", s.name);
+        q.skill = string_or(l, &fields, "skill", s.name);
+        if let Some(n) = int(l, &fields, "min_level", 1, 5, "a skill level (1..=5)") {
+            q.min_level = n as u8;
+        }
+        q.experts = bool_or(l, &fields, "experts", q.experts);
+        if let Some(f) = fields.get("strategy") {
+            match l.d.str(f, STRATEGIES) {
+                Some("longest-idle") => q.strategy = Strategy::LongestIdle,
+                Some("round-robin") => q.strategy = Strategy::RoundRobin,
+                Some("ring-all") => q.strategy = Strategy::RingAll,
+                Some(other) => l.d.error(
                     &f.pos,
-                    "`escalate_to` names the queue itself; expected another queue",
-                );
+                    format!("`strategy` must be {STRATEGIES}, found \"{other}\""),
+                ),
+                None => {}
             }
-            Some(QueueId(id))
-        });
-        l.plan.queues.push(QueueDecl {
-            name: s.name.to_string(),
-            display,
-            skill,
-            experts,
-            escalate_to,
-        });
+        }
+        let secs = |l: &mut Loader<'_>, key: &str, lo: i64, hi: i64| {
+            int(
+                l,
+                &fields,
+                key,
+                lo,
+                hi,
+                &format!("a number of seconds ({lo}..={hi})"),
+            )
+            .map(|n| Duration::from_secs(n as u64))
+        };
+        q.ring_timeout = secs(l, "ring_timeout_s", 5, 120).unwrap_or(q.ring_timeout);
+        q.wrap_up = secs(l, "wrap_up_s", 0, 600).unwrap_or(q.wrap_up);
+        q.overflow_after = secs(l, "overflow_after_s", 1, 3600);
+        q.max_wait = secs(l, "max_wait_s", 10, 3600).unwrap_or(q.max_wait);
+        q.overflow_to = overflow_to(l, s.src, &fields, index);
+        q.overflow_experts = bool_or(l, &fields, "overflow_experts", q.overflow_experts);
+        q.after_max_wait = fields
+            .get("after_max_wait")
+            .and_then(|f| l.node_ref(f, "after_max_wait"));
+        match fields.get("music") {
+            Some(f) => {
+                q.music = l.prompts(s.src, f);
+                if f.item.as_array().is_some_and(|a| a.is_empty()) {
+                    // Silence makes a waiting caller think the line dropped.
+                    l.d.error(
+                        &f.pos,
+                        "`music` is empty; expected at least one prompt, e.g. [\"queue/music\"]",
+                    );
+                }
+            }
+            None => {
+                for name in q.music.clone() {
+                    l.implied_prompt(&name, &s.pos);
+                }
+            }
+        }
+        if let Some(f) = fields.get("announce_every_s") {
+            let expected = "a number of seconds: 0 (never) or 10..=600";
+            match l.d.int(f, 0, 600, expected) {
+                Some(0) => q.announce_every = None,
+                Some(n @ 1..=9) => l.d.error(
+                    &f.pos,
+                    format!("`announce_every_s` must be {expected}, found {n}"),
+                ),
+                Some(n) => q.announce_every = Some(Duration::from_secs(n as u64)),
+                None => {}
+            }
+        }
+        q.record = bool_or(l, &fields, "record", q.record);
+        overflow_checks(l, &fields, &q);
+        if q.announce_every.is_some() {
+            for name in ANNOUNCEMENT_PROMPTS {
+                l.implied_prompt(name, &s.pos);
+            }
+        }
+        l.plan.queues.push(q);
+    }
+}
+
+/// An optional integer key in `lo..=hi`.
+fn int(
+    l: &mut Loader<'_>,
+    fields: &Fields<'_>,
+    key: &str,
+    lo: i64,
+    hi: i64,
+    expected: &str,
+) -> Option<i64> {
+    let f = fields.get(key)?;
+    l.d.int(f, lo, hi, expected)
+}
+
+/// An optional boolean key with a default.
+fn bool_or(l: &mut Loader<'_>, fields: &Fields<'_>, key: &str, default: bool) -> bool {
+    fields.get(key).and_then(|f| l.d.bool(f)).unwrap_or(default)
+}
+
+/// `overflow_to`: other declared queues, each once.
+fn overflow_to(l: &mut Loader<'_>, src: &Src, fields: &Fields<'_>, own: usize) -> Vec<QueueId> {
+    let Some(f) = fields.get("overflow_to") else {
+        return Vec::new();
+    };
+    let expected = "a list of queue names, e.g. [\"general\"]";
+    let Some(names) = l.d.strings(src, f, expected) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, pos) in names {
+        let Some(id) = l.decl.queues.id(name) else {
+            l.broken = true;
+            l.d.error(
+                &pos,
+                format!("queue `{name}` is not declared in any [queues.NAME]"),
+            );
+            continue;
+        };
+        if id as usize == own {
+            l.d.error(
+                &pos,
+                "`overflow_to` names the queue itself; expected other queues",
+            );
+        } else if out.contains(&QueueId(id)) {
+            l.d.error(
+                &pos,
+                format!("queue `{name}` is named twice in `overflow_to`"),
+            );
+        } else {
+            out.push(QueueId(id));
+        }
+    }
+    out
+}
+
+/// `overflow_after_s` goes with somewhere to overflow to, and comes before `max_wait_s`.
+fn overflow_checks(l: &mut Loader<'_>, fields: &Fields<'_>, q: &QueueDecl) {
+    let somewhere = !q.overflow_to.is_empty() || q.overflow_experts;
+    let after = fields.get("overflow_after_s");
+    match (q.overflow_after, after) {
+        (None, None) if somewhere => fields.missing(
+            "overflow_after_s",
+            "the seconds of waiting after which the call overflows (with `overflow_to` or \
+             `overflow_experts = true`)",
+            &mut l.d,
+        ),
+        (Some(_), Some(f)) if !somewhere => l.d.warning(
+            &f.key_pos,
+            "`overflow_after_s` has no effect without `overflow_to` or `overflow_experts = true`",
+        ),
+        (Some(overflow), Some(f)) if overflow >= q.max_wait => l.d.warning(
+            &f.key_pos,
+            format!(
+                "`overflow_after_s` ({}) is not less than `max_wait_s` ({}): callers leave \
+                 before the call overflows",
+                overflow.as_secs(),
+                q.max_wait.as_secs()
+            ),
+        ),
+        _ => {}
     }
 }
 

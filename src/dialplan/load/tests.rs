@@ -158,7 +158,7 @@ barge_in = true
 fn a_node_has_exactly_one_action() {
     let x = "[nodes.a]\nnext = \"busy\"\n\n[nodes.b]\nplay = [\"x\"]\nmenu = [\"y\"]\nnext = \"busy\"\n";
     let expected = "expected exactly one of: play, menu, collect, survey, branch, goto, queue, \
-                    transfer, hangup";
+                    transfer, callback, hangup";
     assert_eq!(
         errors(x),
         [

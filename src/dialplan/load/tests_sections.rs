@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use super::tests::{errors, load_in, loads, MAIN, SHARED};
 use super::{load_dir, load_files};
 use crate::dialplan::model::{Interval, MatchOn, UnknownTreatment};
+use crate::dialplan::spoken::ANNOUNCEMENT_PROMPTS;
 
 #[test]
 fn shared_sections_are_checked() {
@@ -386,6 +387,13 @@ fn prompt_files_are_loaded_and_checked_at_each_reference() {
     std::fs::write(dp.join("sub/ignored.toml"), "this is not TOML").expect("write");
     write_wav(&prompts.join("12345/welcome.wav"), 1, 8000, 800);
     write_wav(&prompts.join("12345/main-menu.wav"), 2, 44100, 100);
+    // What the queue plays without naming it: its default music and the announcements.
+    let implied: Vec<&str> = std::iter::once("queue/music")
+        .chain(ANNOUNCEMENT_PROMPTS.iter().copied())
+        .collect();
+    for name in &implied[1..] {
+        write_wav(&prompts.join(format!("{name}.wav")), 1, 8000, 80);
+    }
 
     let errs: Vec<String> = load_dir(&dp, &prompts)
         .unwrap_err()
@@ -402,6 +410,10 @@ fn prompt_files_are_loaded_and_checked_at_each_reference() {
                  kHz mono 16-bit PCM"
             ),
             format!(
+                "{d}/shared.toml:5:9: error: prompt `queue/music`: {p}/queue/music.wav does not \
+                 exist"
+            ),
+            format!(
                 "{d}/shared.toml:20:11: error: prompt `common/busy`: {p}/common/busy.wav does not \
                  exist"
             ),
@@ -410,19 +422,21 @@ fn prompt_files_are_loaded_and_checked_at_each_reference() {
 
     write_wav(&prompts.join("12345/main-menu.wav"), 1, 16000, 1600);
     write_wav(&prompts.join("common/busy.wav"), 1, 8000, 80);
+    write_wav(&prompts.join("queue/music.wav"), 1, 8000, 80);
     let loaded = load_dir(&dp, &prompts).expect("loads");
-    assert_eq!(
-        loaded.prompts.names(),
-        ["12345/main-menu", "12345/welcome", "common/busy"]
-    );
+    let names = loaded.prompts.names();
+    let named: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !implied.contains(n))
+        .collect();
+    assert_eq!(named, ["12345/main-menu", "12345/welcome", "common/busy"]);
+    assert_eq!(names.len(), 3 + implied.len(), "{names:?}");
     assert_eq!(
         loaded.prompts.get("12345/main-menu").map(|p| p.samples),
         Some(800)
     );
-    assert_eq!(
-        loaded.dialplan.prompts.iter().collect::<Vec<_>>(),
-        ["12345/main-menu", "12345/welcome", "common/busy"]
-    );
+    assert!(loaded.dialplan.prompts.iter().map(String::as_str).eq(names));
     assert_eq!(
         loaded.dialplan.numbers[0].origin.file,
         format!("{d}/12345.toml")
