@@ -57,6 +57,7 @@ fn switch() -> Switch {
         codecs: vec![sdp::Codec::Pcma, sdp::Codec::Pcmu],
         redact_numbers: false,
         recordings: None,
+        seats: Default::default(),
     };
     Switch::new(config, endpoint, Arc::new(plan()), WallClock::now())
 }

@@ -11,6 +11,7 @@ use crate::sip::endpoint::{ClientTxnId, ServerTxnId};
 use crate::sip::message::Request;
 use crate::sip::peer::Peer;
 
+use super::seat_leg::{SeatSide, Waiting};
 use super::trunk_leg::TrunkLeg;
 use crate::dialplan::navigation::Navigation;
 use crate::dialplan::Plan;
@@ -133,6 +134,14 @@ pub struct Caller {
     pub reinvite: Option<Reinvite>,
     /// When the INVITE arrived.
     pub arrived: Instant,
+    /// Waiting in a queue for a seat.
+    pub waiting: Option<Waiting>,
+    /// Offers to seats, and the seat talking to the caller.
+    pub seats: Option<SeatSide>,
+    /// The music on hold the caller hears while the seat holds the call.
+    pub hold_play: Option<u64>,
+    /// When the talk with a seat ended (the caller may go on, to a survey).
+    pub talk_ended: Option<Instant>,
 }
 
 impl Caller {

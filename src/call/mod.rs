@@ -1,6 +1,7 @@
 //! The call controller (B2BUA): callers' calls, the dialplan walk they are on, and how they end.
 
 pub mod caller;
+pub mod seat_leg;
 pub mod switch;
 #[cfg(test)]
 mod switch_tests;

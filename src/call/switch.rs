@@ -14,14 +14,20 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::caller::{CallId, CallRoute, Caller, Ending, Phase, Reinvite};
+use crate::acd::stats::Stats;
+use crate::acd::{Acd, QueueRules, Strategy};
+use crate::config::SeatsConfig;
 use crate::deadlines::Deadlines;
+use crate::desk::DeskEvent;
 use crate::dialplan::clock::WallClock;
+use crate::dialplan::model::Strategy as PlanStrategy;
 use crate::dialplan::navigation::{Action, Navigation, PathEvent};
 use crate::dialplan::route::Routing;
 use crate::dialplan::Plan;
 use crate::media::codec::Codec as MediaCodec;
 use crate::media::control::{DigitSource, LegId, MediaCommand, MediaEvent, StreamParams};
 use crate::sdp::{self, LocalMedia, MediaParams, NegotiationError, SdpSession, SessionDescription};
+use crate::seats::{Registrations, SeatBook};
 use crate::sip::dialog::{Dialog, DialogId, SequenceCheck};
 use crate::sip::endpoint::{ClientTxnId, Endpoint, ServerTxnId, SipEvent, Transmit};
 use crate::sip::fields::Fields;
@@ -31,11 +37,14 @@ use crate::sip::uri::Uri;
 use crate::tickets::record::CallRecord;
 
 mod callback;
+mod desk;
 mod records;
+mod register;
+mod seat;
 mod trunk;
 
 /// Methods the engine implements (the Allow header).
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER";
 
 /// The switch's settings.
 #[derive(Clone, Debug)]
@@ -54,6 +63,8 @@ pub struct SwitchConfig {
     pub redact_numbers: bool,
     /// Record bridged calls into this directory (`None`: no recordings).
     pub recordings: Option<std::path::PathBuf>,
+    /// Seat phone registration settings.
+    pub seats: SeatsConfig,
 }
 
 /// What the switch asks its I/O shell to do.
@@ -66,6 +77,8 @@ pub enum SwitchOutput {
     /// Write this call record to the ticket store (a progress row, or the final one); answer
     /// with [`Switch::record_durable`] once a final one is on disk.
     Record(Box<CallRecord>),
+    /// Tell the agent desktops' event streams.
+    Desk(DeskEvent),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,6 +112,19 @@ pub struct Switch {
     next_call: u64,
     next_play: u64,
     draining: bool,
+    /// The call distribution.
+    acd: Acd,
+    /// Its statistics.
+    stats: Stats,
+    /// The seats as declared.
+    seat_book: Arc<SeatBook>,
+    /// Their phones' registrations.
+    registrations: Registrations,
+    /// Our INVITEs to seats' phones.
+    by_seat_invite: HashMap<ClientTxnId, CallId>,
+    /// INVITEs to seats' phones given up on, until they are over.
+    withdrawn: HashMap<ClientTxnId, seat::Withdrawn>,
+    desk_events: VecDeque<DeskEvent>,
 }
 
 impl Switch {
@@ -109,6 +135,10 @@ impl Switch {
         plan: Arc<Plan>,
         clock: WallClock,
     ) -> Switch {
+        let registrations = Registrations::new(&config.seats, clock.instant);
+        let mut acd = Acd::new();
+        acd.set_queues(clock.instant, queue_rules(&plan));
+        let stats = Stats::new(clock.instant, STATS_INTERVAL);
         Switch {
             config,
             endpoint,
@@ -128,17 +158,33 @@ impl Switch {
             next_call: 0,
             next_play: 0,
             draining: false,
+            acd,
+            stats,
+            seat_book: Arc::new(SeatBook::default()),
+            registrations,
+            by_seat_invite: HashMap::new(),
+            withdrawn: HashMap::new(),
+            desk_events: VecDeque::new(),
         }
     }
 
     /// Takes a new dialplan version for new calls; calls in progress keep theirs.
-    pub fn set_plan(&mut self, plan: Arc<Plan>) {
+    pub fn set_plan(&mut self, now: Instant, plan: Arc<Plan>) {
+        self.acd.set_queues(now, queue_rules(&plan));
         self.plan = plan;
+        self.run_acd(now);
     }
 
     /// Feeds SIP bytes received from `source`.
     pub fn handle_message(&mut self, now: Instant, source: Peer, bytes: &[u8]) {
         self.endpoint.handle_message(now, source, bytes);
+        self.settle(now);
+    }
+
+    /// Works off what an input set going: SIP events and the call distribution's decisions.
+    fn settle(&mut self, now: Instant) {
+        self.process_sip_events(now);
+        self.run_acd(now);
         self.process_sip_events(now);
     }
 
@@ -147,10 +193,18 @@ impl Switch {
         let partner = |leg: LegId| leg != leg.call_leg();
         match event {
             MediaEvent::Opened { leg, local } if partner(leg) => {
-                self.trunk_opened(now, CallId(leg.call_leg().0), local.port())
+                let id = CallId(leg.call_leg().0);
+                match self.calls.get(&id).is_some_and(|c| c.seats.is_some()) {
+                    true => self.seat_media_opened(now, id, local.port()),
+                    false => self.trunk_opened(now, id, local.port()),
+                }
             }
             MediaEvent::OpenFailed { leg } if partner(leg) => {
-                self.trunk_failed(now, CallId(leg.call_leg().0), "no-rtp-port")
+                let id = CallId(leg.call_leg().0);
+                match self.calls.get(&id).is_some_and(|c| c.seats.is_some()) {
+                    true => self.seat_media_failed(now, id),
+                    false => self.trunk_failed(now, id, "no-rtp-port"),
+                }
             }
             MediaEvent::Opened { leg, local } => self.leg_opened(now, CallId(leg.0), local.port()),
             MediaEvent::OpenFailed { leg } => {
@@ -164,6 +218,9 @@ impl Switch {
             }
             MediaEvent::PlayFinished { leg, play } => {
                 let id = CallId(leg.0);
+                if self.waiting_play_finished(id, play) {
+                    return self.settle(now);
+                }
                 let Some(call) = self.calls.get_mut(&id) else {
                     return;
                 };
@@ -183,12 +240,14 @@ impl Switch {
                 self.hang_up(now, CallId(leg.call_leg().0), Ending::MediaTimeout);
             }
         }
-        self.process_sip_events(now);
+        self.settle(now);
     }
 
     /// Fires due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
+        self.acd.handle_timeout(now);
+        self.expire_registrations(now);
         while let Some(wake) = self.wakes.pop_due(now) {
             match wake {
                 Wake::Answer(id) => self.answer(now, id),
@@ -203,7 +262,7 @@ impl Switch {
                 }
             }
         }
-        self.process_sip_events(now);
+        self.settle(now);
     }
 
     /// Stops taking calls and ends the ones in progress (BYE, or 503 before the answer).
@@ -231,9 +290,10 @@ impl Switch {
         if let Some(command) = self.media.pop_front() {
             return Some(SwitchOutput::Media(command));
         }
-        self.records
-            .pop_front()
-            .map(|record| SwitchOutput::Record(Box::new(record)))
+        if let Some(record) = self.records.pop_front() {
+            return Some(SwitchOutput::Record(Box::new(record)));
+        }
+        self.desk_events.pop_front().map(SwitchOutput::Desk)
     }
 
     /// The ticket store has the final record `id` on disk.
@@ -248,10 +308,15 @@ impl Switch {
 
     /// When `handle_timeout` must next be called.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        match (self.endpoint.poll_timeout(), self.wakes.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.endpoint.poll_timeout(),
+            self.wakes.next_deadline(),
+            self.acd.poll_timeout(),
+            self.registrations.next_expiry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Calls that ended since the last call, with why (drained).
@@ -305,6 +370,9 @@ impl Switch {
                     }
                 }
                 SipEvent::Response { txn, response } => {
+                    if self.seat_response(now, txn, &response) {
+                        continue;
+                    }
                     if let Some(&id) = self.by_trunk_invite.get(&txn) {
                         self.trunk_response(now, id, response);
                     } else if response.status >= 200 {
@@ -314,6 +382,9 @@ impl Switch {
                     }
                 }
                 SipEvent::ClientTimeout { txn } => {
+                    if self.seat_timeout(now, txn) {
+                        continue;
+                    }
                     if let Some(&id) = self.by_trunk_invite.get(&txn) {
                         self.trunk_failed(now, id, "timeout");
                     } else if let Some(id) = self.by_bye.remove(&txn) {
@@ -348,6 +419,7 @@ impl Switch {
             None => match request.method {
                 Method::Invite => self.new_call(now, txn, request, source),
                 Method::Options => self.reply(now, txn, &request, 200),
+                Method::Register => self.register(now, txn, request, source),
                 Method::Bye | Method::Info => self.reply(now, txn, &request, 481),
                 _ => self.reply_unsupported(now, txn, &request),
             },
@@ -478,6 +550,10 @@ impl Switch {
                 bye: None,
                 reinvite: None,
                 arrived: now,
+                waiting: None,
+                seats: None,
+                hold_play: None,
+                talk_ended: None,
             },
         );
         self.by_invite.insert(txn, id);
@@ -648,6 +724,10 @@ impl Switch {
         if trunk_side.is_some_and(|d| d.id == dialog) {
             return self.trunk_acked(now, id);
         }
+        let seat_side = call.seats.as_ref().and_then(|s| s.link.as_ref());
+        if seat_side.is_some_and(|l| l.dialog.id == dialog) {
+            return self.seat_acked(now, id);
+        }
         if call.phase == Phase::Talking {
             return self.reinvite_acked(now, id, ack);
         }
@@ -718,6 +798,13 @@ impl Switch {
                 }
                 return self.trunk_request(now, id, txn, request);
             }
+        }
+        let seat_link = call.seats.as_mut().and_then(|s| s.link.as_mut());
+        if let Some(link) = seat_link.filter(|l| l.dialog.id == dialog) {
+            if let Ok(SequenceCheck::OutOfOrder) = link.dialog.check_sequence(&request) {
+                return self.reply(now, txn, &request, 500);
+            }
+            return self.seat_request(now, id, txn, request);
         }
         // Our 2xx responses still waiting for their ACK.
         let unacked = [
@@ -873,16 +960,7 @@ impl Switch {
                 Action::Hangup => self.hang_up(now, id, Ending::FlowDone),
                 Action::Callback { number } => self.note_callback(now, id, number),
                 Action::Queue { queue, priority } => {
-                    let name = call.plan.dialplan.queues.get(queue.0 as usize);
-                    let name = name.map_or("?", |q| q.name.as_str()).to_string();
-                    info!(call = id.0, queue = %name, priority, "queued: no seats yet, fallback");
-                    self.note_queue(now, id, &name, priority, "no-seat");
-                    // Seats and their queues come with the ACD: until then no seat is ever
-                    // logged in, and the dialplan's fallback runs as it would then.
-                    let nav = self.calls.get_mut(&id).and_then(|c| c.nav.as_mut());
-                    if let Some(nav) = nav {
-                        actions.extend(nav.on_queue_unavailable(now));
-                    }
+                    actions.extend(self.enter_queue(now, id, queue, priority));
                 }
                 Action::Transfer { subcentre } => {
                     if !self.start_trunk(now, id, subcentre) {
@@ -937,6 +1015,7 @@ impl Switch {
         let peer = call.peer;
         let leg = call.leg;
         self.end_trunk(now, id);
+        self.leave_seats(now, id, &why);
         self.media.push_back(MediaCommand::Close { leg });
         self.record_end(now, id, why);
         match self.endpoint.send_request(now, bye, peer) {
@@ -958,6 +1037,7 @@ impl Switch {
     /// Ends a call now (the caller hung up, or it never got answered).
     fn end(&mut self, now: Instant, id: CallId, why: Ending) {
         self.end_trunk(now, id);
+        self.leave_seats(now, id, &why);
         if let Some(call) = self.calls.get(&id) {
             // After our BYE the leg is closed and the ending recorded already (BYE glare).
             if call.phase != Phase::HangingUp {
@@ -1025,6 +1105,7 @@ impl Switch {
 
     fn forget(&mut self, id: CallId) {
         self.drop_trunk(id);
+        self.drop_seats(id);
         let Some(call) = self.calls.remove(&id) else {
             return;
         };
@@ -1109,4 +1190,38 @@ fn stream_params(params: &MediaParams) -> StreamParams {
         send: params.should_send(),
         receive: params.local_direction.receives() && params.remote_direction.sends(),
     }
+}
+
+/// Length of the statistics' intervals.
+const STATS_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+/// The call distribution's rules for each queue of a dialplan version.
+fn queue_rules(plan: &Plan) -> Vec<QueueRules> {
+    let queues = &plan.dialplan.queues;
+    queues
+        .iter()
+        .map(|q| QueueRules {
+            name: q.name.clone(),
+            skill: q.skill.clone(),
+            min_level: q.min_level,
+            experts_only: q.experts,
+            strategy: match q.strategy {
+                PlanStrategy::LongestIdle => Strategy::LongestIdle,
+                PlanStrategy::RoundRobin => Strategy::RoundRobin,
+                PlanStrategy::RingAll => Strategy::RingAll,
+            },
+            ring_timeout: q.ring_timeout,
+            wrap_up: q.wrap_up,
+            overflow_after: q.overflow_after,
+            overflow_to: q
+                .overflow_to
+                .iter()
+                .filter_map(|id| queues.get(id.0 as usize))
+                .map(|to| to.name.clone())
+                .collect(),
+            overflow_experts: q.overflow_experts,
+            max_wait: Some(q.max_wait),
+            announce_every: q.announce_every,
+        })
+        .collect()
 }

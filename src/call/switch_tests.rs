@@ -49,6 +49,7 @@ fn config() -> SwitchConfig {
         codecs: vec![sdp::Codec::Pcma, sdp::Codec::Pcmu],
         redact_numbers: true,
         recordings: None,
+        seats: Default::default(),
     }
 }
 
@@ -176,6 +177,8 @@ struct Sim {
     ended: Vec<(CallId, Ending)>,
     /// Call records the switch handed out, progress rows and final ones, in order.
     records: Vec<CallRecord>,
+    /// Events for the agent desktops, in order.
+    desk: Vec<crate::desk::DeskEvent>,
 }
 
 impl Sim {
@@ -204,6 +207,7 @@ impl Sim {
             auto_open: true,
             ended: Vec::new(),
             records: Vec::new(),
+            desk: Vec::new(),
         }
     }
 
@@ -252,6 +256,7 @@ impl Sim {
                         }
                         self.media.push(command);
                     }
+                    SwitchOutput::Desk(event) => self.desk.push(event),
                     // The fake store has every record on disk at once.
                     SwitchOutput::Record(record) => {
                         if record.is_finished() {
@@ -1739,7 +1744,7 @@ fn after_a_reload_calls_in_progress_keep_their_version() {
     let mut first = Phone::new(7);
     let (first_leg, _) = answered_on_plan(&mut sim, &mut first);
     let v2 = PLAN_V1.replace("-v1", "-v2");
-    sim.switch.set_plan(plan(&[("12345.toml", &v2)]));
+    sim.switch.set_plan(sim.now, plan(&[("12345.toml", &v2)]));
     let mut second = Phone::new(8);
     let (second_leg, media) = answered_on_plan(&mut sim, &mut second);
     assert_eq!(media[2], "play 2 #2 [menu-v2] barge-in");

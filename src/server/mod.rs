@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use crate::call::{Switch, SwitchConfig, SwitchOutput};
 use crate::config::RecordsConfig;
 use crate::config::{CodecName, Config, InbandDtmf};
+use crate::desk::DeskHandle;
 use crate::dialplan::clock::WallClock;
 use crate::dialplan::Diagnostic;
 use crate::media::plane::{InbandDtmf as PlaneInband, MediaPlane, MediaPlaneConfig};
@@ -68,11 +69,11 @@ pub enum StartError {
 
 /// Runs the engine until `stop` resolves, then ends calls in progress and returns.
 pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), StartError> {
-    let (plan, warnings) = reload::load_plan(&config).map_err(StartError::Dialplan)?;
-    for warning in &warnings {
+    let loaded = reload::load_all(&config).map_err(StartError::Dialplan)?;
+    for warning in &loaded.warnings {
         warn!("{warning}");
     }
-    let plan = Arc::new(plan);
+    let plan = loaded.plan;
     let listen = config.sip.listen;
     let advertised = config.sip.advertised_ip();
     let udp = match config.sip.udp {
@@ -153,11 +154,14 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
                 .records
                 .recordings
                 .then(|| RecordsConfig::recordings_dir(&config.paths.data)),
+            seats: config.seats.clone(),
         },
         endpoint,
         Arc::clone(&plan),
         WallClock::now(),
     );
+    switch.set_seats(Instant::now(), loaded.seats);
+    let (desk, mut desk_rx) = DeskHandle::channel(256, 1024);
     info!(
         %listen,
         udp = config.sip.udp,
@@ -167,7 +171,7 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
         "hotline is answering"
     );
     let (writer, exporter, mut durable_rx) = start_records(&config)?;
-    let api_stop = start_api(&config, plan.dialplan.utc_offset_s).await?;
+    let api_stop = start_api(&config, plan.dialplan.utc_offset_s, desk.clone()).await?;
     let mut reloads = reload::listen(&config.paths.data);
     let (loaded_tx, mut loaded_rx) = mpsc::channel(4);
 
@@ -210,19 +214,30 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
                 }
             }
             _ = sleep_until(wake) => switch.handle_timeout(Instant::now()),
+            Some(request) = desk_rx.recv() => {
+                let reply = switch.handle_desk(
+                    Instant::now(),
+                    &request.credential,
+                    request.seat.as_deref(),
+                    request.command,
+                );
+                // The asker may have given up: nothing to do then.
+                let _ = request.reply.send(reply);
+            }
             Some(request) = reloads.recv() => {
                 // Reading and checking the files happens off the signalling loop.
                 let config = config.clone();
                 let loaded_tx = loaded_tx.clone();
                 tokio::task::spawn_blocking(move || {
-                    let outcome = reload::load_plan(&config).map(|(plan, w)| (Arc::new(plan), w));
+                    let outcome = reload::load_all(&config);
                     let _ = loaded_tx.blocking_send((outcome, request));
                 });
             }
             Some((outcome, request)) = loaded_rx.recv() => {
                 reload::log_outcome(&outcome);
-                if let Ok((plan, _)) = &outcome {
-                    switch.set_plan(Arc::clone(plan));
+                if let Ok(loaded) = &outcome {
+                    switch.set_plan(Instant::now(), Arc::clone(&loaded.plan));
+                    switch.set_seats(Instant::now(), Arc::clone(&loaded.seats));
                 }
                 if let Some(reply) = request.reply {
                     let _ = reply.send(reload::report(&outcome));
@@ -256,6 +271,7 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
                         warn!(%error, "media plane refused a command");
                     }
                 }
+                SwitchOutput::Desk(event) => desk.publish(event),
                 SwitchOutput::Record(record) => {
                     if let Err(gone) = writer.submit(*record) {
                         // Never silent: the record goes to the log whole.
@@ -297,6 +313,7 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
 async fn start_api(
     config: &Config,
     utc_offset_s: i32,
+    desk: DeskHandle,
 ) -> Result<Option<tokio::sync::oneshot::Sender<()>>, StartError> {
     if config.api.admin_token.is_empty() {
         info!("HTTP API off: set [api] admin_token to turn it on");
@@ -316,7 +333,7 @@ async fn start_api(
         admin_token: config.api.admin_token.clone(),
         store: RecordsConfig::store_path(&config.paths.data),
         utc_offset_s,
-        desk: None,
+        desk: Some(desk),
     };
     tokio::spawn(async move {
         let stopped = async move {

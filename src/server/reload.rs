@@ -1,4 +1,4 @@
-//! Loading the dialplans, and reloading them on SIGHUP or `hotline reload` (a line on the
+//! Loading the dialplans and the seats file, and reloading them on SIGHUP or `hotline reload` (a line on the
 //! control socket `<data>/control.sock`) without touching calls in progress.
 
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::dialplan::{load, Diagnostic, Plan};
+use crate::seats::{self, SeatBook};
 
 /// The control socket's file name in the data directory.
 pub const CONTROL_SOCKET: &str = "control.sock";
@@ -32,16 +33,52 @@ pub fn load_plan(config: &Config) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnos
     Ok((plan, loaded.warnings))
 }
 
+/// The dialplans and the seats, loaded and checked together.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The dialplan version.
+    pub plan: Arc<Plan>,
+    /// The seats.
+    pub seats: Arc<SeatBook>,
+    /// Warnings of both.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A load: everything, or the errors of everything (then nothing changes).
+pub type Outcome = Result<Loaded, Vec<Diagnostic>>;
+
+/// Loads the dialplans and the seats file; either one broken refuses both.
+pub fn load_all(config: &Config) -> Outcome {
+    let plan = load_plan(config);
+    let seats = seats::load(&config.seats.file);
+    match (plan, seats) {
+        (Ok((plan, mut warnings)), Ok((seats, more))) => {
+            warnings.extend(more);
+            Ok(Loaded {
+                plan: Arc::new(plan),
+                seats: Arc::new(seats),
+                warnings,
+            })
+        }
+        (plan, seats) => {
+            let mut errors = plan.err().unwrap_or_default();
+            errors.extend(seats.err().unwrap_or_default());
+            Err(errors)
+        }
+    }
+}
+
 /// The outcome of a load as the admin reads it: `ok` or `refused`, then one problem per line.
-pub fn report(outcome: &Result<(Arc<Plan>, Vec<Diagnostic>), Vec<Diagnostic>>) -> String {
+pub fn report(outcome: &Outcome) -> String {
     let (head, problems) = match outcome {
-        Ok((plan, warnings)) => (
+        Ok(loaded) => (
             format!(
-                "ok: {} numbers, {} nodes loaded",
-                plan.dialplan.numbers.len(),
-                plan.dialplan.nodes.len()
+                "ok: {} numbers, {} nodes, {} seats loaded",
+                loaded.plan.dialplan.numbers.len(),
+                loaded.plan.dialplan.nodes.len(),
+                loaded.seats.len()
             ),
-            warnings,
+            &loaded.warnings,
         ),
         Err(errors) => (
             "refused: the running dialplans keep serving".to_string(),
@@ -152,16 +189,17 @@ pub fn request_reload(data_dir: &Path) -> std::io::Result<String> {
 }
 
 /// Logs the outcome of a reload.
-pub fn log_outcome(outcome: &Result<(Arc<Plan>, Vec<Diagnostic>), Vec<Diagnostic>>) {
+pub fn log_outcome(outcome: &Outcome) {
     match outcome {
-        Ok((plan, warnings)) => {
+        Ok(loaded) => {
             info!(
-                numbers = plan.dialplan.numbers.len(),
-                nodes = plan.dialplan.nodes.len(),
-                warnings = warnings.len(),
+                numbers = loaded.plan.dialplan.numbers.len(),
+                nodes = loaded.plan.dialplan.nodes.len(),
+                seats = loaded.seats.len(),
+                warnings = loaded.warnings.len(),
                 "dialplans reloaded: new calls use them"
             );
-            for warning in warnings {
+            for warning in &loaded.warnings {
                 warn!("{warning}");
             }
         }

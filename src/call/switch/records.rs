@@ -96,6 +96,35 @@ impl Switch {
         self.save_progress(id);
     }
 
+    /// The call enters `queue` to wait for a seat; returns the visit's index in the record.
+    pub(super) fn open_queue_visit(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        queue: &str,
+        priority: u8,
+    ) -> usize {
+        let at = self.utc(now);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return 0;
+        };
+        let times = &mut call.record.times;
+        times.navigation_ended.get_or_insert(at);
+        times.queued.get_or_insert(at);
+        call.record.queues.push(QueueVisit {
+            queue: queue.to_string(),
+            priority,
+            entered: at,
+            left: None,
+            outcome: None,
+            seat: None,
+            offers: Vec::new(),
+        });
+        let visit = call.record.queues.len() - 1;
+        self.save_progress(id);
+        visit
+    }
+
     /// A transfer to `target` starts; returns its index in the record's transfers.
     pub(super) fn note_transfer(&mut self, now: Instant, id: CallId, target: &str) -> usize {
         let at = self.utc(now);

@@ -1,0 +1,89 @@
+//! Seat phones registering (REGISTER with digest authentication), and the seat book's
+//! reloads: which seats exist and which of them a call can reach.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::info;
+
+use super::Switch;
+use crate::acd::SeatProfile;
+use crate::seats::SeatBook;
+use crate::sip::endpoint::ServerTxnId;
+use crate::sip::message::Request;
+use crate::sip::peer::Peer;
+
+impl Switch {
+    /// A REGISTER from a seat's phone.
+    pub(super) fn register(
+        &mut self,
+        now: Instant,
+        txn: ServerTxnId,
+        request: Request,
+        source: Peer,
+    ) {
+        let reply = self
+            .registrations
+            .handle(now, &request, source.addr.ip(), &self.seat_book);
+        let mut response = self.endpoint.tagged(&request, reply.status);
+        for (name, value) in reply.headers {
+            response.headers.push(name, value);
+        }
+        self.endpoint.respond(now, txn, response);
+        if let Some(seat) = reply.seat {
+            self.refresh_reachable(now, &seat);
+        }
+    }
+
+    /// Tells the ACD whether seat `id` has a registered phone now.
+    fn refresh_reachable(&mut self, now: Instant, id: &str) {
+        let Some(decl) = self.seat_book.by_id(id) else {
+            return;
+        };
+        let reachable = !self.registrations.contacts(&decl.username, now).is_empty();
+        if let Some(seat) = self.acd.seat_id(id) {
+            self.acd.set_reachable(now, seat, reachable);
+        }
+    }
+
+    /// Registrations that ran out: those seats cannot be offered calls any more.
+    pub(super) fn expire_registrations(&mut self, now: Instant) {
+        for username in self.registrations.expire(now) {
+            let id = self.seat_book.by_username(&username).map(|s| s.id.clone());
+            if let Some(id) = id {
+                info!(seat = %id, "registration expired");
+                self.refresh_reachable(now, &id);
+            }
+        }
+    }
+
+    /// Takes a new version of the seat book: seats are added, changed and removed in the ACD
+    /// (a seat on a call keeps it); removed seats' registrations are forgotten.
+    pub fn set_seats(&mut self, now: Instant, book: Arc<SeatBook>) {
+        for old in &self.seat_book.seats {
+            let kept = book
+                .by_id(&old.id)
+                .is_some_and(|new| new.username == old.username);
+            if !kept {
+                self.registrations.forget(&old.username);
+            }
+        }
+        self.acd.set_seats(
+            now,
+            book.seats
+                .iter()
+                .map(|s| SeatProfile {
+                    id: s.id.clone(),
+                    skills: s.skills.clone(),
+                    expert: s.expert,
+                })
+                .collect(),
+        );
+        self.seat_book = book;
+        let ids: Vec<String> = self.seat_book.seats.iter().map(|s| s.id.clone()).collect();
+        for id in ids {
+            self.refresh_reachable(now, &id);
+        }
+        self.run_acd(now);
+    }
+}
