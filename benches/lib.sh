@@ -142,7 +142,7 @@ bench_engine_binary() {
 # Starts the engine on a free SIP port with log level warn and the repository's prompts;
 # sets ENGINE_PID, ENGINE_PORT, ENGINE_LOG, ENGINE_CONFIG. EXTRA_TOML is appended verbatim and
 # must not repeat the [sip], [media], [paths] or [log] tables (use ENGINE_MEDIA_EXTRA for keys
-# of [media]).
+# of [media], ENGINE_DIALPLANS for another dialplan directory).
 engine_start() {
   local rtp_min=$1 rtp_max=$2 extra=${3:-}
   ENGINE_PORT=$(bench_free_port)
@@ -162,7 +162,7 @@ ${ENGINE_MEDIA_EXTRA:-}
 
 [paths]
 prompts = "$BENCH_ROOT/prompts"
-dialplans = "$BENCH_ROOT/tests/dialplans/first-flow"
+dialplans = "${ENGINE_DIALPLANS:-$BENCH_ROOT/tests/dialplans/first-flow}"
 data = "$BENCH_DIR/var"
 
 [log]

@@ -155,7 +155,7 @@ fn check_record(record: &CallEnded, expect: &Expect, staffed: &[Staffed]) {
         Some("all-busy"),
         "no seats yet: the queue fallback all-busy ends the call: {line}"
     );
-    let skill_queue = format!("queue:{}", expect.skill_queue);
+    let skill_queue = format!("queue:{}=no-seat", expect.skill_queue);
     let taken = if nodes.contains(&expect.skill_node) {
         assert!(
             path.ends_with(&format!("{}[fallback]>all-busy", expect.skill_node)),
@@ -168,7 +168,7 @@ fn check_record(record: &CallEnded, expect: &Expect, staffed: &[Staffed]) {
             path.ends_with("after-hours>operator[fallback]>all-busy"),
             "outside office hours: after-hours, the general queue, its fallback: {line}"
         );
-        assert_eq!(record.handovers(), ["queue:general"], "{line}");
+        assert_eq!(record.handovers(), ["queue:general=no-seat"], "{line}");
         Staffed::Closed
     };
     assert!(

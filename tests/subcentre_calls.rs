@@ -237,7 +237,7 @@ fn a_busy_subcentre_sends_the_caller_to_the_fallback() {
     assert_eq!(call.get("why"), "FlowDone", "{line}");
     assert_eq!(
         call.handovers(),
-        ["transfer:tax=486", "queue:general"],
+        ["transfer:tax=486", "queue:general=no-seat"],
         "{line}"
     );
     assert_eq!(
@@ -329,7 +329,7 @@ fn a_subcentre_that_asks_for_credentials_gets_a_digest_answer() {
     );
     assert_eq!(
         wrong.handovers(),
-        ["transfer:tax=403", "queue:general"],
+        ["transfer:tax=403", "queue:general=no-seat"],
         "{}",
         wrong.line
     );

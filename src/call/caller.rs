@@ -43,6 +43,8 @@ pub enum Ending {
     CallerHungUp,
     /// The sub-centre the call was passed to hung up.
     SubCentreHungUp,
+    /// The seat talking to the caller hung up (and the dialplan had nothing after it).
+    SeatHungUp,
     /// The caller cancelled before the answer.
     CallerCancelled,
     /// The dialplan hung up.

@@ -4,6 +4,8 @@ pub mod caller;
 pub mod seat_leg;
 pub mod switch;
 #[cfg(test)]
+mod switch_seat_tests;
+#[cfg(test)]
 mod switch_tests;
 pub mod trunk_leg;
 

@@ -26,7 +26,7 @@ use crate::sip::uri::Uri;
 use crate::tickets::record::CallRecord;
 
 /// The engine's signalling and media address.
-const ENGINE_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+pub(super) const ENGINE_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 /// The hotline number.
 const NUMBER: &str = "12345";
 /// Where every scripted caller says it receives RTP.
@@ -40,7 +40,7 @@ const T1: Duration = Duration::from_millis(500);
 // The harness: a switch, a virtual clock, a fake media plane and a record of the wire.
 // ---------------------------------------------------------------------------------------------
 
-fn config() -> SwitchConfig {
+pub(super) fn config() -> SwitchConfig {
     SwitchConfig {
         ring: Duration::ZERO,
         max_calls: 10,
@@ -97,15 +97,15 @@ fn clock(base: Instant) -> WallClock {
 
 /// One message the engine sent.
 #[derive(Clone, Debug)]
-struct Sent {
+pub(super) struct Sent {
     /// Virtual time since the start of the simulation.
-    at: Duration,
-    to: Peer,
-    message: Message,
+    pub(super) at: Duration,
+    pub(super) to: Peer,
+    pub(super) message: Message,
 }
 
 impl Sent {
-    fn summary(&self) -> String {
+    pub(super) fn summary(&self) -> String {
         summary(&self.message)
     }
 }
@@ -122,7 +122,7 @@ fn summary(message: &Message) -> String {
 }
 
 /// A media command as one readable line.
-fn show(command: &MediaCommand) -> String {
+pub(super) fn show(command: &MediaCommand) -> String {
     let leg = |leg: &LegId| match *leg == leg.call_leg() {
         true => leg.0.to_string(),
         false => format!("{}'", leg.call_leg().0),
@@ -162,23 +162,23 @@ fn show(command: &MediaCommand) -> String {
     }
 }
 
-struct Sim {
-    switch: Switch,
+pub(super) struct Sim {
+    pub(super) switch: Switch,
     base: Instant,
-    now: Instant,
+    pub(super) now: Instant,
     /// Everything the engine sent, in order.
-    log: Vec<Sent>,
+    pub(super) log: Vec<Sent>,
     /// How much of `log` the test has looked at.
-    read: usize,
+    pub(super) read: usize,
     /// Media commands the test has not looked at yet.
     media: Vec<MediaCommand>,
     /// Whether the fake media plane answers `Open` at once with `Opened`.
     auto_open: bool,
     ended: Vec<(CallId, Ending)>,
     /// Call records the switch handed out, progress rows and final ones, in order.
-    records: Vec<CallRecord>,
+    pub(super) records: Vec<CallRecord>,
     /// Events for the agent desktops, in order.
-    desk: Vec<crate::desk::DeskEvent>,
+    pub(super) desk: Vec<crate::desk::DeskEvent>,
 }
 
 impl Sim {
@@ -186,7 +186,7 @@ impl Sim {
         Sim::with_plan(config, plan(&[("first-flow.toml", FIRST_FLOW)]))
     }
 
-    fn with_plan(config: SwitchConfig, plan: Arc<Plan>) -> Sim {
+    pub(super) fn with_plan(config: SwitchConfig, plan: Arc<Plan>) -> Sim {
         let endpoint = Endpoint::new(
             EndpointConfig {
                 via_host: ENGINE_IP.to_string(),
@@ -224,13 +224,13 @@ impl Sim {
     }
 
     /// The port the fake media plane binds for `leg`.
-    fn rtp_port(leg: LegId) -> u16 {
+    pub(super) fn rtp_port(leg: LegId) -> u16 {
         let partner = if leg == leg.call_leg() { 0 } else { 1000 };
         30_000 + partner + 2 * leg.call_leg().0 as u16
     }
 
     /// Drains the switch; the fake media plane answers `Open` when `auto_open`.
-    fn drain(&mut self) {
+    pub(super) fn drain(&mut self) {
         loop {
             let mut opened = Vec::new();
             while let Some(output) = self.switch.poll_output() {
@@ -285,7 +285,7 @@ impl Sim {
     }
 
     /// A datagram from `from`.
-    fn send(&mut self, from: SocketAddr, text: impl AsRef<[u8]>) {
+    pub(super) fn send(&mut self, from: SocketAddr, text: impl AsRef<[u8]>) {
         self.switch
             .handle_message(self.now, Peer::udp(from), text.as_ref());
         self.drain();
@@ -296,7 +296,7 @@ impl Sim {
         self.drain();
     }
 
-    fn digit(&mut self, leg: LegId, digit: char) {
+    pub(super) fn digit(&mut self, leg: LegId, digit: char) {
         self.media_event(MediaEvent::Digit {
             leg,
             digit,
@@ -304,16 +304,16 @@ impl Sim {
         });
     }
 
-    fn play_finished(&mut self, leg: LegId, play: u64) {
+    pub(super) fn play_finished(&mut self, leg: LegId, play: u64) {
         self.media_event(MediaEvent::PlayFinished { leg, play });
     }
 
-    fn shutdown(&mut self) {
+    pub(super) fn shutdown(&mut self) {
         self.switch.shutdown(self.now);
         self.drain();
     }
 
-    fn advance(&mut self, by: Duration) {
+    pub(super) fn advance(&mut self, by: Duration) {
         self.advance_to(self.now + by);
     }
 
@@ -357,7 +357,7 @@ impl Sim {
     }
 
     /// The next message on the wire must be this response to `to`.
-    fn expect_response(&mut self, to: &Phone, status: u16, method: &str) -> Response {
+    pub(super) fn expect_response(&mut self, to: &Phone, status: u16, method: &str) -> Response {
         match self.next_sent(to, &format!("{status} {method}")).message {
             Message::Response(response) => response,
             Message::Request(_) => unreachable!(),
@@ -371,14 +371,14 @@ impl Sim {
     }
 
     /// The next message on the wire must be this request to `to`.
-    fn expect_request(&mut self, to: &Phone, method: &str) -> Request {
+    pub(super) fn expect_request(&mut self, to: &Phone, method: &str) -> Request {
         match self.next_sent(to, method).message {
             Message::Request(request) => request,
             Message::Response(_) => unreachable!(),
         }
     }
 
-    fn assert_quiet(&mut self) {
+    pub(super) fn assert_quiet(&mut self) {
         let unread = self.wire();
         assert!(unread.is_empty(), "unexpected messages: {unread:?}");
         let media = self.media();
@@ -386,11 +386,11 @@ impl Sim {
     }
 
     /// Media commands since the test last looked, as readable lines.
-    fn media(&mut self) -> Vec<String> {
+    pub(super) fn media(&mut self) -> Vec<String> {
         self.take_media().iter().map(show).collect()
     }
 
-    fn take_media(&mut self) -> Vec<MediaCommand> {
+    pub(super) fn take_media(&mut self) -> Vec<MediaCommand> {
         std::mem::take(&mut self.media)
     }
 
@@ -409,7 +409,7 @@ impl Sim {
 }
 
 /// The id of the playback in a `Play` command.
-fn play_id(command: &MediaCommand) -> u64 {
+pub(super) fn play_id(command: &MediaCommand) -> u64 {
     match command {
         MediaCommand::Play { play, .. } => *play,
         other => panic!("expected a Play, got {other:?}"),
@@ -423,7 +423,7 @@ fn stream_params(command: &MediaCommand) -> StreamParams {
     }
 }
 
-fn secs(s: f64) -> Duration {
+pub(super) fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
@@ -431,8 +431,8 @@ fn secs(s: f64) -> Duration {
 // The scripted caller: writes SIP text, remembers what the dialog needs.
 // ---------------------------------------------------------------------------------------------
 
-struct Phone {
-    addr: SocketAddr,
+pub(super) struct Phone {
+    pub(super) addr: SocketAddr,
     call_id: String,
     from_tag: String,
     /// The number dialled.
@@ -453,7 +453,7 @@ struct Phone {
 
 impl Phone {
     /// Caller `n`, at 198.51.100.`n`:5062.
-    fn new(n: u8) -> Phone {
+    pub(super) fn new(n: u8) -> Phone {
         Phone {
             addr: SocketAddr::new(Ipv4Addr::new(198, 51, 100, n).into(), 5062),
             call_id: format!("call-{n}@198.51.100.{n}"),
@@ -528,7 +528,7 @@ impl Phone {
     }
 
     /// A new INVITE, with an SDP offer or without (late offer).
-    fn invite(&mut self, sdp: Option<&str>) -> String {
+    pub(super) fn invite(&mut self, sdp: Option<&str>) -> String {
         self.cseq += 1;
         self.invite_cseq = self.cseq;
         self.invite_branch = self.new_branch();
@@ -545,7 +545,7 @@ impl Phone {
     }
 
     /// Reads the To tag and Contact of a response that establishes the dialog.
-    fn learn(&mut self, response: &Response) {
+    pub(super) fn learn(&mut self, response: &Response) {
         self.to_tag = response
             .to_header()
             .ok()
@@ -556,7 +556,7 @@ impl Phone {
     }
 
     /// The ACK for a 2xx to the INVITE: its own branch, sent to the engine's Contact.
-    fn ack(&mut self, sdp: Option<&str>) -> String {
+    pub(super) fn ack(&mut self, sdp: Option<&str>) -> String {
         let branch = self.new_branch();
         let target = self.target.clone().expect("no Contact learned yet");
         self.text(
@@ -595,7 +595,7 @@ impl Phone {
     }
 
     /// A new in-dialog request with the next CSeq.
-    fn in_dialog(&mut self, method: &str, body: Option<(&str, &str)>) -> String {
+    pub(super) fn in_dialog(&mut self, method: &str, body: Option<(&str, &str)>) -> String {
         self.cseq += 1;
         self.in_dialog_with_cseq(method, self.cseq, body)
     }
@@ -625,7 +625,7 @@ impl Phone {
     }
 
     /// The phone's answer to a request from the engine.
-    fn reply(&self, request: &Request, status: u16) -> Vec<u8> {
+    pub(super) fn reply(&self, request: &Request, status: u16) -> Vec<u8> {
         let mut response = Response::to(request, status);
         response.headers.push(
             HeaderName::Contact,
@@ -636,7 +636,7 @@ impl Phone {
 }
 
 /// The caller's SDP: payload types `formats` (8, 0, 18, 101 known), direction, `o=` version.
-fn caller_sdp(version: u64, formats: &[u8], direction: &str) -> String {
+pub(super) fn caller_sdp(version: u64, formats: &[u8], direction: &str) -> String {
     let rtp: SocketAddr = CALLER_RTP.parse().unwrap();
     let list: Vec<String> = formats.iter().map(u8::to_string).collect();
     let mut text = format!(
@@ -2029,7 +2029,7 @@ fn a_closed_subcentre_is_not_called_and_the_caller_goes_on() {
 
 impl Sim {
     /// The final records handed out so far.
-    fn final_records(&self) -> Vec<&CallRecord> {
+    pub(super) fn final_records(&self) -> Vec<&CallRecord> {
         self.records.iter().filter(|r| r.is_finished()).collect()
     }
 }

@@ -1,5 +1,6 @@
 //! A real softphone for loopback tests: baresip 1.0 (Debian `baresip-core`; `tests/install-deps.sh`
-//! installs it), headless, calling the engine, recording what it hears and pressing keys.
+//! installs it), headless, calling the engine (or, as a seat's phone, registering at it and
+//! answering its calls), recording what it hears and pressing keys.
 //!
 //! Facts this rig relies on, checked with baresip 1.0.0:
 //! - `-e "/dial URI"` is typed into the `menu.so` UI once the modules are loaded (so `menu.so`
@@ -18,6 +19,15 @@
 //!   goes ahead, so the rig retries both with fresh ports.
 //! - When the far end hangs up, it logs "session closed: Connection reset by peer" (libre
 //!   reports a received BYE as ECONNRESET) and "Call with ... terminated".
+//! - A seat's phone: the account `<sip:USER@ENGINE>;auth_pass=PW;regint=600;answermode=auto`
+//!   REGISTERs at the AOR's host and port (Request-URI `sip:ENGINE`, Contact
+//!   `<sip:USER-0x...@IP:PORT>`), answers the 401 digest challenge, and answers an INVITE at
+//!   once (180, then "200 Answering"); it logs "Call established" when the ACK came and logs
+//!   "baresip is ready." once its modules and accounts are up. `ctrl_tcp`'s `hangup` sends BYE;
+//!   events (e.g. `CALL_CLOSED`) may come on the connection before the response.
+//! - `rtp_ports 10000-19999` keeps its RTP out of the engines' test ranges (24000 and up) and
+//!   the kernel's ephemeral ports, which the rig's other sockets take.
+//! - `-s` prints the SIP trace (each message, headers and body) into the output.
 
 use std::collections::HashSet;
 use std::fs;
@@ -43,7 +53,28 @@ pub const REMOTE_HANGUP: &str = "session closed: Connection reset by peer";
 /// What baresip logs when a call is over, however it ended.
 pub const CALL_OVER: &str = "terminated (duration:";
 
-/// A baresip process placing one call; killed (and waited for) when dropped.
+/// What baresip logs when a call is up (it answered and got the ACK, or its INVITE was answered).
+pub const ESTABLISHED: &str = "Call established";
+
+/// What baresip logs once its modules and accounts are loaded (a seat's phone has sent its
+/// first REGISTER by then).
+const READY: &str = "baresip is ready.";
+
+/// How one baresip is started.
+struct Setup {
+    /// The line of its `accounts` file.
+    account: String,
+    /// Its microphone (8 kHz mono S16 WAV); `None`: a long silence.
+    source: Option<PathBuf>,
+    /// Commands typed into it once started (`-e`).
+    commands: Vec<String>,
+    /// What its output shows once it is started as wanted.
+    ready: &'static str,
+    /// Print the SIP trace (`-s`) into the output.
+    sip_trace: bool,
+}
+
+/// A baresip process placing one call, or a seat's phone; killed (and waited for) when dropped.
 pub struct Baresip {
     child: Option<Child>,
     dir: tempfile::TempDir,
@@ -57,9 +88,50 @@ impl Baresip {
     /// Starts baresip calling `uri` (e.g. `sip:12345@127.0.0.1:5060`); it quits by itself after
     /// `limit_s` seconds. Returns once the INVITE is on its way.
     pub fn call(uri: &str, limit_s: u32) -> Baresip {
+        Self::start(
+            &Setup {
+                // Outgoing calls only, no registrar; PCMA like the engine prefers.
+                account: "<sip:caller@127.0.0.1>;regint=0;audio_codecs=PCMA".to_string(),
+                source: None,
+                commands: vec![format!("/dial {uri}")],
+                ready: DIALLING,
+                sip_trace: false,
+            },
+            limit_s,
+        )
+    }
+
+    /// Starts baresip as a seat's phone: it registers at `registrar` (the engine's SIP address)
+    /// as `username` with digest password `password`, answers every call at once, speaks
+    /// `source` (an 8 kHz mono 16-bit WAV; the call ends when the file does), records what it
+    /// hears and prints its SIP trace; it quits by itself after `limit_s` seconds. Returns once
+    /// it is up (its first REGISTER is sent; whether it succeeded is the engine's to say).
+    pub fn seat(
+        registrar: SocketAddr,
+        username: &str,
+        password: &str,
+        source: &Path,
+        limit_s: u32,
+    ) -> Baresip {
+        Self::start(
+            &Setup {
+                account: format!(
+                    "<sip:{username}@{registrar}>;auth_pass={password};regint=600;\
+                     answermode=auto;audio_codecs=PCMA"
+                ),
+                source: Some(source.to_path_buf()),
+                commands: Vec::new(),
+                ready: READY,
+                sip_trace: true,
+            },
+            limit_s,
+        )
+    }
+
+    fn start(setup: &Setup, limit_s: u32) -> Baresip {
         let mut last = String::new();
         for _ in 0..5 {
-            match Self::try_call(uri, limit_s) {
+            match Self::try_start(setup, limit_s) {
                 Ok(phone) => return phone,
                 // A port found free was taken before baresip bound it: try others.
                 Err(output) => last = output,
@@ -68,35 +140,43 @@ impl Baresip {
         panic!("baresip could not bind its ports in 5 tries; last output:\n{last}");
     }
 
-    fn try_call(uri: &str, limit_s: u32) -> Result<Baresip, String> {
+    fn try_start(setup: &Setup, limit_s: u32) -> Result<Baresip, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("config");
         let recordings = dir.path().join("rec");
         fs::create_dir_all(&config).expect("config dir");
         fs::create_dir_all(&recordings).expect("recordings dir");
-        let silence = dir.path().join("silence.wav");
-        write_silence(&silence, SILENCE_SECONDS);
+        let source = match &setup.source {
+            Some(path) => path.clone(),
+            None => {
+                let silence = dir.path().join("silence.wav");
+                write_silence(&silence, SILENCE_SECONDS);
+                silence
+            }
+        };
         let sip_port = sip_port();
         let ctrl_port = ctrl_port();
         fs::write(
             config.join("config"),
-            config_text(sip_port, ctrl_port, &silence, &recordings),
+            config_text(sip_port, ctrl_port, &source, &recordings),
         )
         .expect("write baresip config");
-        // Outgoing calls only, no registrar; PCMA like the engine prefers.
-        fs::write(
-            config.join("accounts"),
-            "<sip:caller@127.0.0.1>;regint=0;audio_codecs=PCMA\n",
-        )
-        .expect("write baresip accounts");
+        fs::write(config.join("accounts"), format!("{}\n", setup.account))
+            .expect("write baresip accounts");
         let output = fs::File::create(dir.path().join("baresip.out")).expect("output file");
-        let child = Command::new("baresip")
+        let mut command = Command::new("baresip");
+        command
             .arg("-f")
             .arg(&config)
             .arg("-t")
-            .arg(limit_s.to_string())
-            .arg("-e")
-            .arg(format!("/dial {uri}"))
+            .arg(limit_s.to_string());
+        if setup.sip_trace {
+            command.arg("-s");
+        }
+        for typed in &setup.commands {
+            command.arg("-e").arg(typed);
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::from(output.try_clone().expect("output file")))
             .stderr(Stdio::from(output))
@@ -113,9 +193,9 @@ impl Baresip {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let text = phone.output();
-            if text.contains(DIALLING) {
+            if text.contains(setup.ready) {
                 if text.contains("ctrl_tcp: failed") {
-                    // The call went out but cannot be controlled: drop it, start another.
+                    // Started, but it cannot be controlled: drop it, start another.
                     return Err(text);
                 }
                 return Ok(phone);
@@ -124,10 +204,16 @@ impl Baresip {
                 if text.contains("Address already in use") {
                     return Err(text);
                 }
-                panic!("baresip exited ({status}) before dialling; output:\n{text}");
+                panic!(
+                    "baresip exited ({status}) before {:?}; output:\n{text}",
+                    setup.ready
+                );
             }
             if Instant::now() > deadline {
-                panic!("baresip did not dial within 15 s; output:\n{text}");
+                panic!(
+                    "baresip did not get to {:?} within 15 s; output:\n{text}",
+                    setup.ready
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -203,6 +289,15 @@ impl Baresip {
         assert!(
             response.contains(r#""ok":true"#),
             "sndcode {key} refused: {response}"
+        );
+    }
+
+    /// Hangs up its call (`ctrl_tcp`'s `hangup`: baresip sends BYE).
+    pub fn hang_up(&self) {
+        let response = self.command("hangup", "");
+        assert!(
+            response.contains(r#""ok":true"#),
+            "hangup refused: {response}"
         );
     }
 
@@ -312,14 +407,15 @@ impl Drop for Baresip {
 
 /// The configuration file: headless, loopback only, aufile in, nothing out, recordings on,
 /// a control socket.
-fn config_text(sip_port: u16, ctrl_port: u16, silence: &Path, recordings: &Path) -> String {
+fn config_text(sip_port: u16, ctrl_port: u16, source: &Path, recordings: &Path) -> String {
     format!(
         "poll_method\t\tepoll\n\
          sip_listen\t\t127.0.0.1:{sip_port}\n\
          net_interface\t\t127.0.0.1\n\
+         rtp_ports\t\t10000-19999\n\
          audio_player\t\talsa,null\n\
          audio_alert\t\talsa,null\n\
-         audio_source\t\taufile,{silence}\n\
+         audio_source\t\taufile,{source}\n\
          module_path\t\t/usr/lib/baresip/modules\n\
          module\t\t\tg711.so\n\
          module\t\t\taufile.so\n\
@@ -330,26 +426,42 @@ fn config_text(sip_port: u16, ctrl_port: u16, silence: &Path, recordings: &Path)
          module_app\t\tmenu.so\n\
          module_app\t\tctrl_tcp.so\n\
          ctrl_tcp_listen\t\t127.0.0.1:{ctrl_port}\n",
-        silence = silence.display(),
+        source = source.display(),
         recordings = recordings.display(),
     )
 }
 
 /// `seconds` of 8 kHz mono 16-bit silence.
 pub fn write_silence(path: &Path, seconds: u32) {
+    write_wav(path, (0..seconds * RATE).map(|_| 0));
+}
+
+/// `seconds` of a sine at `hz`, half full scale, 8 kHz mono 16-bit: a voice easy to recognise.
+pub fn write_tone(path: &Path, hz: f64, seconds: u32) {
+    let step = 2.0 * std::f64::consts::PI * hz / f64::from(RATE);
+    write_wav(
+        path,
+        (0..seconds * RATE).map(|n| (16_000.0 * (step * f64::from(n)).sin()) as i16),
+    );
+}
+
+/// An 8 kHz mono 16-bit WAV of `samples`.
+fn write_wav(path: &Path, samples: impl ExactSizeIterator<Item = i16>) {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: RATE,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut writer = hound::WavWriter::create(path, spec).expect("create silence WAV");
-    let mut samples = writer.get_i16_writer(seconds * RATE);
-    for _ in 0..seconds * RATE {
-        samples.write_sample(0i16);
+    let mut writer = hound::WavWriter::create(path, spec)
+        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+    let count = u32::try_from(samples.len()).expect("a WAV's worth of samples");
+    let mut out = writer.get_i16_writer(count);
+    for sample in samples {
+        out.write_sample(sample);
     }
-    samples.flush().expect("write silence");
-    writer.finalize().expect("finish silence WAV");
+    out.flush().expect("write WAV samples");
+    writer.finalize().expect("finish WAV");
 }
 
 /// The bytes after a WAV file's `data` chunk header, whatever size the header claims.

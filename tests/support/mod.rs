@@ -6,6 +6,7 @@ pub mod baresip;
 pub mod capture;
 pub mod records;
 pub mod rtp;
+pub mod seats;
 pub mod sipp;
 
 use std::fs;

@@ -108,6 +108,15 @@ impl Sipp {
         self
     }
 
+    /// Lets SIPp run up to `seconds` (SIPp's own call timeout and the hard stop).
+    pub fn within(mut self, seconds: u32) -> Sipp {
+        if let Some(i) = self.args.iter().position(|a| a == "-timeout") {
+            self.args[i + 1] = format!("{seconds}s");
+        }
+        self.limit_s = seconds + 10;
+        self
+    }
+
     /// Sets a scenario variable (`[$name]`).
     pub fn set(self, name: &str, value: &str) -> Sipp {
         self.args(&["-set", name, value])

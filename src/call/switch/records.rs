@@ -267,7 +267,15 @@ impl Switch {
     pub(super) fn describe_handovers(call: &Caller) -> String {
         let mut steps: Vec<(Timestamp, String)> = Vec::new();
         for visit in &call.record.queues {
-            steps.push((visit.entered, format!("queue:{}", visit.queue)));
+            let outcome = visit.outcome.as_deref().map(|o| format!("={o}"));
+            let seat = visit.seat.as_deref().map(|s| format!("@{s}"));
+            let text = format!(
+                "queue:{}{}{}",
+                visit.queue,
+                outcome.unwrap_or_default(),
+                seat.unwrap_or_default()
+            );
+            steps.push((visit.entered, text));
         }
         for transfer in &call.record.transfers {
             let outcome = transfer.outcome.as_deref().map(|o| format!("={o}"));
@@ -303,7 +311,9 @@ fn complete(call: &mut Caller, clock: &WallClock, at: Timestamp, why: &Ending) {
     let seconds = |from: Timestamp, to: Timestamp| (to - from).num_milliseconds() as f64 / 1000.0;
     let person = record.times.person_answered;
     record.wait_s = seconds(record.times.arrived, person.unwrap_or(at));
-    record.talk_s = person.map_or(0.0, |p| seconds(p, at));
+    // A seat that hung up before the caller (who went on to a survey) ended the talk then.
+    let talk_end = call.talk_ended.map_or(at, |end| clock.utc_at(end));
+    record.talk_s = person.map_or(0.0, |p| seconds(p, talk_end));
     for transfer in &mut record.transfers {
         if transfer.answered.is_some() {
             transfer.ended.get_or_insert(at);
@@ -345,6 +355,7 @@ fn end_of(why: &Ending) -> CallEnd {
         Ending::CallerHungUp => ("caller", "bye", None),
         Ending::CallerCancelled => ("caller", "cancel", Some(487)),
         Ending::SubCentreHungUp => ("subcentre", "bye", None),
+        Ending::SeatHungUp => ("seat", "bye", None),
         Ending::FlowDone => ("engine", "dialplan", None),
         Ending::MediaTimeout => ("engine", "media-timeout", None),
         Ending::NoAck => ("engine", "no-ack", None),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::{stream_params, Switch};
-use crate::acd::{AcdAction, AcdEvent, Enqueued, LeftBecause, SeatId};
+use crate::acd::{AcdAction, AcdEvent, Enqueued, LeftBecause, SeatId, SeatState, NO_ANSWER};
 use crate::call::caller::{CallId, Ending, Phase};
 use crate::call::seat_leg::{Branch, Offer, SeatLink, SeatMedia, SeatSide, Waiting};
 use crate::dialplan::model::QueueId;
@@ -31,6 +31,10 @@ use crate::tickets::record::SeatOffer;
 pub(super) struct Withdrawn {
     invite: Request,
     peer: Peer,
+    /// The caller's call it offered.
+    call: CallId,
+    /// The seat it rang.
+    seat: SeatId,
 }
 
 impl Switch {
@@ -134,11 +138,7 @@ impl Switch {
     /// Carries out what the ACD decided, and notes what happened in it, until it is quiet.
     pub(super) fn run_acd(&mut self, now: Instant) {
         loop {
-            if let Some(event) = self.acd.poll_event() {
-                self.acd_event(now, &event);
-                self.stats.observe(&event);
-                continue;
-            }
+            self.note_acd_events(now);
             let Some(action) = self.acd.poll_action() else {
                 break;
             };
@@ -171,6 +171,14 @@ impl Switch {
                     estimated_wait,
                 } => self.announce_position(call, position, estimated_wait),
             }
+        }
+    }
+
+    /// Notes what happened in the ACD in the records, statistics and desk events.
+    fn note_acd_events(&mut self, now: Instant) {
+        while let Some(event) = self.acd.poll_event() {
+            self.acd_event(now, &event);
+            self.stats.observe(&event);
         }
     }
 
@@ -350,13 +358,13 @@ impl Switch {
         };
         let offer = side.offers.remove(at);
         for branch in offer.branches {
-            self.withdraw(now, branch);
+            self.withdraw(now, id, seat, branch);
         }
         self.close_idle_seat_side(id);
     }
 
     /// CANCELs a ringing branch and remembers it until it is over.
-    fn withdraw(&mut self, now: Instant, branch: Branch) {
+    fn withdraw(&mut self, now: Instant, call: CallId, seat: SeatId, branch: Branch) {
         self.by_seat_invite.remove(&branch.txn);
         self.endpoint.cancel(now, branch.txn);
         self.withdrawn.insert(
@@ -364,6 +372,8 @@ impl Switch {
             Withdrawn {
                 invite: branch.invite,
                 peer: branch.peer,
+                call,
+                seat,
             },
         );
     }
@@ -399,8 +409,15 @@ impl Switch {
                 200..=299 => {
                     // Answered as we gave up: ACK, then BYE (RFC 3261 §15).
                     let (invite, peer) = (withdrawn.invite.clone(), withdrawn.peer);
+                    let (call, seat) = (withdrawn.call, withdrawn.seat);
                     self.withdrawn.remove(&txn);
                     self.hang_up_answer(now, &invite, response, peer);
+                    // Picked up just after the ring timeout: the seat is at its desk after all,
+                    // and the ACD makes it ready again.
+                    let no_answer = SeatState::NotReady(NO_ANSWER.to_string());
+                    if self.acd.seat_state(seat) == Some(&no_answer) {
+                        self.acd.answered(now, call, seat);
+                    }
                 }
                 _ => {
                     self.withdrawn.remove(&txn);
@@ -490,7 +507,7 @@ impl Switch {
         };
         // The seat's other phones stop ringing.
         for other in others {
-            self.withdraw(now, other);
+            self.withdraw(now, id, seat, other);
         }
         let taken = self
             .calls
@@ -594,10 +611,11 @@ impl Switch {
 
     /// The caller goes on after the seat left: the queue node's `after` (a survey) or the end.
     fn after_seat(&mut self, now: Instant, id: CallId) {
+        // Answering too: the caller's ACK may still be on its way.
         let live = self
             .calls
             .get(&id)
-            .is_some_and(|c| c.phase == Phase::Talking);
+            .is_some_and(|c| matches!(c.phase, Phase::Answering | Phase::Talking));
         if !live {
             return;
         }
@@ -607,6 +625,10 @@ impl Switch {
             .and_then(|c| c.nav.as_mut())
             .map(|nav| nav.on_seat_hung_up(now))
             .unwrap_or_default();
+        // Nothing after the seat: the call ends because the seat hung up.
+        if actions == [Action::Hangup] {
+            return self.hang_up(now, id, Ending::SeatHungUp);
+        }
         self.run_flow(now, id, actions);
     }
 
@@ -754,7 +776,7 @@ impl Switch {
         if waiting || !offers.is_empty() {
             for offer in offers {
                 for branch in offer.branches {
-                    self.withdraw(now, branch);
+                    self.withdraw(now, id, offer.seat, branch);
                 }
             }
             match why {
@@ -763,6 +785,9 @@ impl Switch {
             }
         }
         self.end_seat_link(now, id, true);
+        // Into the record and the desk events while the call is here: its record is finished
+        // before the ACD's actions are carried out.
+        self.note_acd_events(now);
         if let Some(side) = self.calls.get_mut(&id).and_then(|c| c.seats.take()) {
             self.media.push_back(MediaCommand::Close { leg: side.leg });
         }

@@ -1,0 +1,377 @@
+#!/usr/bin/env bash
+# Bridged calls: callers dial 12345, the queue offers each call to a ready seat, the seat's phone
+# answers and the engine relays the audio between the two RTP legs. Target (issue): at least
+# 1,000 concurrent bridged calls on this 2-core machine with no packet lost inside the engine and
+# p99 added delay under 1 ms; report CPU and memory per call.
+#
+#   bash benches/bridged_calls.sh
+#
+# How (one engine, everything on 127.0.0.1):
+#  1. a seats file with BRIDGE_SEATS seats (username = the seat phone's RTP port, skill general)
+#     and a dialplan 12345 -> queue general (wrap_up_s = 0, announce_every_s = 0, no recording
+#     unless BRIDGE_RECORD=1) are written to the scratch directory; the engine runs with the
+#     desk API on a free port;
+#  2. SIPp registers every seat phone (tests/sipp/seat_register.xml, digest, BRIDGE_REG_RATE/s),
+#     then every seat is logged in ready through the desk API (POST /seats/{id}/login);
+#  3. benches/bridge_rtp.py drive owns the RTP ports of all callers and seats: each port starts
+#     sending PCMA every 20 ms (tagged payloads) once the engine sends to it;
+#  4. one SIPp UAS answers for all seat phones (benches/sipp/seat_phones.xml) and stays until the
+#     engine's BYE; SIPp callers (benches/sipp/uac_caller_hold.xml) dial at BRIDGE_RATE/s, at most
+#     BRIDGE_CALLS, each hanging up after BRIDGE_HOLD_S;
+#  5. once every call is bridged (the driver's seat ports all receive from the engine) and
+#     BRIDGE_SETTLE_S passed, tshark captures on lo for BRIDGE_CAPTURE_S: only tagged packets
+#     of 1 in BRIDGE_SAMPLE streams (a BPF test on the tag, so a sampled packet and its relayed
+#     copy are both kept); bridge_rtp.py analyse pairs each packet that entered the engine with
+#     the copy it sent on the partner leg: lost inside the engine, added delay;
+#  6. CPU (engine, both SIPp, the driver, tshark) and RSS from /proc during the capture:
+#     per call = (RSS with N bridged - RSS with the seats logged in and no call) / N.
+#
+# Environment:
+#   BRIDGE_CALLS=1000     concurrent bridged calls wanted
+#   BRIDGE_SEATS=         seats (default: BRIDGE_CALLS + 2 %)
+#   BRIDGE_RATE=50        calls per second offered while ramping up
+#   BRIDGE_HOLD_S=        how long a caller stays (default: ramp + settle + capture + 30 s)
+#   BRIDGE_SETTLE_S=5     wait after all calls are bridged before capturing
+#   BRIDGE_CAPTURE_S=10   capture length
+#   BRIDGE_SAMPLE=8       capture 1 in this many streams of each side (a power of 2)
+#   BRIDGE_REG_RATE=200   REGISTERs per second
+#   BRIDGE_RECORD=0       1: the queue records its calls (stereo WAV per call, as by default)
+#   plus HOTLINE_BIN, BENCH_KEEP, BENCH_WAIT_QUIET, ENGINE_WORKERS (see benches/lib.sh)
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+
+N=${BRIDGE_CALLS:-1000}
+SEATS=${BRIDGE_SEATS:-$((N + (N / 50 > 2 ? N / 50 : 2)))}
+RATE=${BRIDGE_RATE:-50}
+SETTLE_S=${BRIDGE_SETTLE_S:-5}
+CAPTURE_S=${BRIDGE_CAPTURE_S:-10}
+SAMPLE=${BRIDGE_SAMPLE:-8}
+REG_RATE=${BRIDGE_REG_RATE:-200}
+RECORD=${BRIDGE_RECORD:-0}
+RAMP_S=$(((N + RATE - 1) / RATE))
+HOLD_S=${BRIDGE_HOLD_S:-$((RAMP_S + SETTLE_S + CAPTURE_S + 30))}
+ADMIN_TOKEN=bench-admin-token-0123456789abcdef
+
+# Port plan, below the ephemeral range (where bench_free_port's ports come from): engine RTP
+# from 12000 (a leg takes an even port and keeps the odd one for RTCP: 4 ports per bridged call;
+# 6 per call are given), then the callers' RTP ports (one per call), then the seats' (their
+# usernames); bridge_rtp.py binds the callers' and seats' ports.
+RTP_MIN=12000
+RTP_MAX=$((RTP_MIN + (6 * N > 4000 ? 6 * N : 4000) - 1))
+CALLER_BASE=$((RTP_MAX + 501))
+SEAT_BASE=$((CALLER_BASE + N + 500))
+ephemeral_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
+
+bench_require sipp tshark python3 awk timeout getconf ss
+[ $((SAMPLE & (SAMPLE - 1))) -eq 0 ] && [ "$SAMPLE" -ge 1 ] || bench_die "BRIDGE_SAMPLE must be a power of 2"
+[ "$SEATS" -ge "$N" ] || bench_die "BRIDGE_SEATS ($SEATS) must be at least BRIDGE_CALLS ($N)"
+[ $((SEAT_BASE + SEATS)) -lt "$ephemeral_lo" ] || bench_die "too many calls for the port plan (seat ports reach the ephemeral range $ephemeral_lo)"
+bench_init bridged
+bench_engine_binary
+bench_wait_quiet
+
+# --- seats file and dialplan ---------------------------------------------------------------
+SEATS_FILE="$BENCH_DIR/seats.toml"
+REG_CSV="$BENCH_DIR/seat-register.csv"
+CALLERS_CSV="$BENCH_DIR/callers.csv"
+python3 - "$SEATS_FILE" "$REG_CSV" "$CALLERS_CSV" "$SEATS" "$SEAT_BASE" "$N" "$CALLER_BASE" <<'EOF'
+import sys
+seats_file, reg_csv, callers_csv = sys.argv[1:4]
+seats, seat_base, n, caller_base = (int(x) for x in sys.argv[4:8])
+with open(seats_file, "w") as f, open(reg_csv, "w") as r:
+    r.write("SEQUENTIAL\n")
+    for j in range(seats):
+        u = seat_base + j
+        f.write('[seats.s%d]\nname = "Seat %d"\nusername = "%d"\npassword = "pw-%d"\n'
+                'token = "token-%d-0123456789abcdef"\nskills = { general = 3 }\n\n' % (u, u, u, u, u))
+        # SIPp reads the authentication keyword whole from the injection file.
+        r.write("%d;[authentication username=%d password=pw-%d];\n" % (u, u, u))
+with open(callers_csv, "w") as c:
+    c.write("SEQUENTIAL\n")
+    for i in range(n):
+        c.write("%d;\n" % (caller_base + i))
+EOF
+mkdir -p "$BENCH_DIR/dialplans"
+record_toml=false
+[ "$RECORD" = 1 ] && record_toml=true
+cat >"$BENCH_DIR/dialplans/12345.toml" <<EOF
+# Bridged-calls benchmark: 12345 goes straight to the general queue; seats take the next call
+# at once (no wrap-up) and waiting callers hear the music only (no announcements).
+[[numbers]]
+number = "12345"
+mode = "unified"
+line = "12345 bridged calls (benchmark)"
+start = "general"
+
+[defaults]
+zero_to_operator = false
+
+[queues.general]
+name = "综合"
+skill = "general"
+strategy = "longest-idle"
+ring_timeout_s = 20
+wrap_up_s = 0
+max_wait_s = 600
+announce_every_s = 0
+record = $record_toml
+
+[nodes.general]
+queue = "general"
+fallback = "goodbye"
+
+[nodes.goodbye]
+hangup = ["thanks-goodbye"]
+EOF
+
+API_PORT=$(bench_free_port)
+PHONE_PORT=$(bench_free_port)
+ENGINE_DIALPLANS="$BENCH_DIR/dialplans" ENGINE_MAX_CALLS=$((2 * N + 200)) engine_start "$RTP_MIN" "$RTP_MAX" "
+[seats]
+file = \"$SEATS_FILE\"
+
+[api]
+listen = \"127.0.0.1:$API_PORT\"
+admin_token = \"$ADMIN_TOKEN\"
+"
+sleep 2
+bare_rss=$(rss_kb "$ENGINE_PID")
+
+# --- register and log in the seats -----------------------------------------------------------
+sipp_common_args seat-register
+bench_log "SIPp: $SEATS seat phones register at $REG_RATE/s"
+sipp_start $((SEATS / REG_RATE + 60)) seat-register -sf "$BENCH_ROOT/tests/sipp/seat_register.xml" \
+  "${SIPP_ARGS[@]}" -inf "$REG_CSV" -set phone_port "$PHONE_PORT" -r "$REG_RATE" -m "$SEATS" \
+  -l "$SEATS" "127.0.0.1:$ENGINE_PORT"
+sipp_wait
+REG_STATS=$SIPP_STATS
+reg_ok=$(sipp_stat "$REG_STATS" 'SuccessfulCall(C)')
+reg_failed=$(sipp_stat "$REG_STATS" 'FailedCall(C)')
+bench_log "registered: $reg_ok ok, $reg_failed failed"
+
+login_out=$(python3 - "$API_PORT" "$ADMIN_TOKEN" "$SEATS" "$SEAT_BASE" <<'EOF'
+import http.client, json, sys, time
+port, token, seats, base = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+hdr = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+ok = 0
+errors = {}
+t0 = time.time()
+for j in range(seats):
+    try:
+        conn.request("POST", "/seats/s%d/login" % (base + j), body='{"ready": true}', headers=hdr)
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status == 200:
+            ok += 1
+        else:
+            errors.setdefault("%d %s" % (resp.status, body[:120].decode(errors="replace")), 0)
+            errors["%d %s" % (resp.status, body[:120].decode(errors="replace"))] += 1
+    except (OSError, http.client.HTTPException) as e:
+        errors[str(e)] = errors.get(str(e), 0) + 1
+        conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+print(ok, "%.1f" % (time.time() - t0), json.dumps(errors)[:300])
+EOF
+)
+read -r login_ok login_s login_err <<<"$login_out"
+bench_log "logged in ready: $login_ok of $SEATS in $login_s s ${login_err:+errors: $login_err}"
+[ "${login_ok:-0}" -ge "$N" ] || bench_die "only ${login_ok:-0} seats logged in (need $N): $login_err"
+sleep 2
+idle_rss=$(rss_kb "$ENGINE_PID")
+idle_fds=$(fd_count "$ENGINE_PID")
+bench_log "seats logged in: engine RSS $idle_rss kB (bare $bare_rss kB), $idle_fds fds"
+
+# --- media driver, seat phones, callers -------------------------------------------------------
+DRIVER_STATUS="$BENCH_DIR/driver-status.json"
+python3 "$BENCH_ROOT/benches/bridge_rtp.py" drive --callers "$CALLER_BASE:$N" \
+  --seats "$SEAT_BASE:$SEATS" --status "$DRIVER_STATUS" --seconds $((RAMP_S + HOLD_S + 120)) \
+  >"$BENCH_DIR/driver.log" 2>&1 &
+DRIVER_PID=$!
+bench_track "$DRIVER_PID"
+for _ in $(seq 1 100); do [ -s "$DRIVER_STATUS" ] && break; sleep 0.1; done
+[ -s "$DRIVER_STATUS" ] || { cat "$BENCH_DIR/driver.log" >&2; bench_die "the RTP driver did not start"; }
+driver_stat() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$DRIVER_STATUS" "$1" 2>/dev/null; }
+
+limit=$((RAMP_S + HOLD_S + 90))
+sipp_common_args seat-phones
+SEAT_SIPP_ARGS=("${SIPP_ARGS[@]}")
+# The UAS listens on the phones' contact port instead of a free one.
+for i in "${!SEAT_SIPP_ARGS[@]}"; do
+  [ "${SEAT_SIPP_ARGS[$i]}" = -p ] && SEAT_SIPP_ARGS[$((i + 1))]=$PHONE_PORT
+done
+SEAT_STATS=$SIPP_STATS
+sipp_start "$limit" seat-phones -sf "$BENCH_ROOT/benches/sipp/seat_phones.xml" \
+  "${SEAT_SIPP_ARGS[@]}" -m "$N" -l $((2 * SEATS))
+SEAT_SIPP_PID=$SIPP_PID
+SEAT_TIMEOUT_PID=$SIPP_TIMEOUT_PID
+
+sipp_common_args callers
+CALLER_STATS=$SIPP_STATS
+bench_log "SIPp: $N callers at $RATE/s, each stays $HOLD_S s (bounded at $limit s)"
+t_calls=$(date +%s.%N)
+sipp_start "$limit" callers -sf "$BENCH_ROOT/benches/sipp/uac_caller_hold.xml" "${SIPP_ARGS[@]}" \
+  -inf "$CALLERS_CSV" -r "$RATE" -m "$N" -l "$N" -d $((HOLD_S * 1000)) "127.0.0.1:$ENGINE_PORT"
+CALLER_SIPP_PID=$SIPP_PID
+CALLER_TIMEOUT_PID=$SIPP_TIMEOUT_PID
+MON="$BENCH_DIR/monitor.txt"
+monitor_start "$MON" "$ENGINE_PID" "$CALLER_SIPP_PID" "$SEAT_SIPP_PID" "$DRIVER_PID"
+
+# Wait (bounded) until every call is bridged: all N seat ports hear the engine.
+deadline=$((SECONDS + RAMP_S + 60))
+seats_up=0
+while [ $SECONDS -lt $deadline ] && proc_running "$CALLER_SIPP_PID"; do
+  seats_up=$(driver_stat seats_latched)
+  [ "${seats_up:-0}" -ge "$N" ] && break
+  sleep 0.5
+done
+t_bridged=$(date +%s.%N)
+bench_log "$seats_up seat legs bridged after $(awk -v a="$t_calls" -v b="$t_bridged" 'BEGIN { printf "%.1f", b - a }') s; settling $SETTLE_S s"
+sleep "$SETTLE_S"
+
+# --- capture -----------------------------------------------------------------------------------
+cap="$BENCH_DIR/capture.pcapng"
+tlog="$BENCH_DIR/tshark.log"
+filter="udp and udp[20:4] = 0x484c4231 and (udp[27] & $((SAMPLE - 1))) = 0"
+tshark -i lo -f "$filter" -s 96 -B 64 -w "$cap" -a "duration:$CAPTURE_S" -q >"$tlog" 2>&1 &
+tshark_pid=$!
+bench_track "$tshark_pid"
+for _ in $(seq 1 100); do grep -q "Capturing on" "$tlog" 2>/dev/null && break; sleep 0.1; done
+dumpcap_pid=$(cat /proc/"$tshark_pid"/task/*/children 2>/dev/null | awk '{ print $1; exit }')
+[ -n "$dumpcap_pid" ] && bench_track "$dumpcap_pid"
+c0=$(date +%s.%N)
+stat0=$(head -1 /proc/stat)
+thread_snapshot "$ENGINE_PID" "$BENCH_DIR/threads-0.txt"
+proc_snapshot "$BENCH_DIR/procs-0.txt"
+t_tshark0=$(cpu_ticks "$tshark_pid")
+t_dump0=$(cpu_ticks "${dumpcap_pid:-0}")
+sleep $((CAPTURE_S - 1))
+stat1=$(head -1 /proc/stat)
+thread_snapshot "$ENGINE_PID" "$BENCH_DIR/threads-1.txt"
+proc_snapshot "$BENCH_DIR/procs-1.txt"
+t_tshark1=$(cpu_ticks "$tshark_pid")
+t_dump1=$(cpu_ticks "${dumpcap_pid:-0}")
+waited=0
+while proc_running "$tshark_pid" && [ $waited -lt 300 ]; do sleep 0.1; waited=$((waited + 1)); done
+kill -INT "$tshark_pid" 2>/dev/null
+wait "$tshark_pid" 2>/dev/null
+c1=$(date +%s.%N)
+
+# With N bridged: RSS (largest of 3 readings), sockets, drops at the engine's RTP sockets.
+bridged_rss=0
+for _ in 1 2 3; do
+  r=$(rss_kb "$ENGINE_PID")
+  [ "${r:-0}" -gt "$bridged_rss" ] && bridged_rss=$r
+  sleep 0.5
+done
+bridged_fds=$(fd_count "$ENGINE_PID")
+seats_after=$(driver_stat seats_latched)
+callers_after=$(driver_stat callers_latched)
+# /proc/net/udp: local address:port (hex) in column 2, drops in the last column.
+read -r rtp_sockets rtp_drops < <(python3 - "$RTP_MIN" "$RTP_MAX" <<'EOF'
+import sys
+lo, hi = int(sys.argv[1]), int(sys.argv[2])
+n = d = 0
+with open("/proc/net/udp") as f:
+    next(f)
+    for line in f:
+        cols = line.split()
+        port = int(cols[1].split(":")[1], 16)
+        if lo <= port <= hi:
+            n += 1
+            d += int(cols[-1])
+print(n, d)
+EOF
+)
+read -r sip_cur_min sip_cur_max < <(sipp_stat_window "$CALLER_STATS" CurrentCall "$c0" "$c1")
+read -r seat_cur_min seat_cur_max < <(sipp_stat_window "$SEAT_STATS" CurrentCall "$c0" "$c1")
+load_cap=$(bench_loadavg)
+bench_log "capture done (RSS $bridged_rss kB); waiting for the calls to end"
+
+sipp_wait  # the callers
+CALLER_EXIT=$SIPP_EXIT
+# The seat phones end after N calls; bounded wait, then stop them.
+for _ in $(seq 1 150); do proc_running "$SEAT_SIPP_PID" || break; sleep 0.2; done
+proc_running "$SEAT_SIPP_PID" && kill -INT "$SEAT_SIPP_PID" 2>/dev/null
+wait "$SEAT_TIMEOUT_PID" 2>/dev/null
+SEAT_EXIT=$?
+kill -TERM "$DRIVER_PID" 2>/dev/null
+wait "$DRIVER_PID" 2>/dev/null
+sleep 1
+
+# --- figures ---------------------------------------------------------------------------------
+analysis="$BENCH_DIR/bridge.json"
+rtp_out=$(python3 "$BENCH_ROOT/benches/bridge_rtp.py" analyse "$cap" --ports "$RTP_MIN-$RTP_MAX" --json "$analysis")
+jget() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); v=r
+for k in sys.argv[2].split('.'): v=v[k]
+print(v)" "$analysis" "$1" 2>/dev/null || echo n/a; }
+lost=$(jget lost_in_engine)
+p99=$(jget delay_ms.p99)
+relayed=$(jget relayed)
+
+c_ok=$(sipp_stat "$CALLER_STATS" 'SuccessfulCall(C)')
+c_failed=$(sipp_stat "$CALLER_STATS" 'FailedCall(C)')
+c_retrans=$(sipp_stat "$CALLER_STATS" 'Retransmissions(C)')
+s_ok=$(sipp_stat "$SEAT_STATS" 'SuccessfulCall(C)')
+s_failed=$(sipp_stat "$SEAT_STATS" 'FailedCall(C)')
+read -r eng_cpu win < <(cpu_window "$MON" "$(mon_ticks_col 1)" "$c0" "$c1")
+read -r caller_cpu _ < <(cpu_window "$MON" "$(mon_ticks_col 2)" "$c0" "$c1")
+read -r seat_cpu _ < <(cpu_window "$MON" "$(mon_ticks_col 3)" "$c0" "$c1")
+read -r driver_cpu _ < <(cpu_window "$MON" "$(mon_ticks_col 4)" "$c0" "$c1")
+machine=$(machine_window "$MON" "$c0" "$c1")
+tshark_cpu=n/a
+if [ -n "$t_tshark0" ] && [ -n "$t_tshark1" ] && [ -n "$t_dump0" ] && [ -n "$t_dump1" ]; then
+  tshark_cpu=$(awk -v a="$t_tshark0" -v b="$t_tshark1" -v c="$t_dump0" -v d="$t_dump1" \
+    -v s="$((CAPTURE_S - 1))" -v hz="$BENCH_CLK_TCK" 'BEGIN { printf "%.1f", 100 * ((b - a) + (d - c)) / hz / s }')
+fi
+# The machine's time by kind between the two /proc/stat readings (all cores; 100 % = all of them).
+machine_split=$(awk -v a="$stat0" -v b="$stat1" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ")
+    for (i = 2; i <= n; i++) { d[i] = y[i] - x[i]; t += d[i] }
+    if (t <= 0) { print "n/a"; exit }
+    printf "user %.1f %%, system %.1f %%, softirq %.1f %%, idle %.1f %%, steal %.1f %%", 100 * (d[2] + d[3]) / t, 100 * d[4] / t, 100 * d[8] / t, 100 * (d[5] + d[6]) / t, 100 * d[9] / t }')
+legs=$(((bridged_fds - idle_fds)))
+per_call_kb=$(awk -v a="$bridged_rss" -v b="$idle_rss" -v n="$N" 'BEGIN { printf "%.1f", (a - b) / n }')
+per_call_cpu=$(awk -v c="$eng_cpu" -v n="$N" 'BEGIN { if (c + 0 > 0) printf "%.3f", c / n; else print "n/a" }')
+driver_late=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['late_ms_histogram'], 'max', d['late_max_ms'], 'ms; skipped ticks', d['skipped_ticks'], '; sent', d['sent'], ', errors', d['send_errors'])" "$DRIVER_STATUS" 2>/dev/null)
+
+reached=no
+[ "${seats_after:-0}" -ge "$N" ] && [ "${seats_up:-0}" -ge "$N" ] && reached=yes
+no_loss=no
+[ "$lost" = 0 ] && [ "${relayed:-0}" != n/a ] && [ "${relayed:-0}" -gt 0 ] && [ "${rtp_drops:-1}" = 0 ] && no_loss=yes
+delay_ok=no
+awk -v p="$p99" 'BEGIN { exit !(p != "n/a" && p + 0 < 1.0) }' && delay_ok=yes
+met="NOT MET"
+[ "$reached" = yes ] && [ "$no_loss" = yes ] && [ "$delay_ok" = yes ] && [ "$N" -ge 1000 ] && met="MET"
+
+cat <<EOF
+
+=== bridged calls: $N callers <-> $N seats, media relayed by the engine ===
+date                     $(date -u '+%Y-%m-%d %H:%M UTC')
+$(bench_provenance)
+load average             start $BENCH_LOAD_START, at capture end $load_cap (machine: $BENCH_NCPU cores)
+seats                    $SEATS in the file; registered $reg_ok ok / $reg_failed failed; logged in ready $login_ok (in $login_s s)
+queue                    wrap_up_s = 0, announce_every_s = 0, record = $record_toml
+calls                    callers: $c_ok ok, $c_failed failed, $c_retrans retransmissions, exit $CALLER_EXIT; seat phones: $s_ok ok, $s_failed failed, exit $SEAT_EXIT
+callers SIPp health      $(sipp_health "$CALLER_STATS")
+bridged during capture   seat legs hearing the engine: $seats_after (before: $seats_up), caller legs: $callers_after; SIPp current calls: callers $sip_cur_min-$sip_cur_max, seat phones $seat_cur_min-$seat_cur_max
+                         engine sockets above idle: $legs (2 per bridged call); engine RTP sockets $rtp_sockets, datagrams they dropped (receive buffer full): $rtp_drops
+capture                  ${CAPTURE_S} s on lo, 1 in $SAMPLE streams of each side (tag test in BPF), $(grep -iE "dropped" "$tlog" | tr '\n' ' ' || true)
+$(echo "$rtp_out" | sed 's/^/  /')
+RTP driver               $driver_late
+engine CPU               $eng_cpu % of one core during the capture (${win} s) = $per_call_cpu % per bridged call
+engine threads (the capture's first $((CAPTURE_S - 1)) s; run-queue wait = runnable but no CPU free):
+$(thread_report "$BENCH_DIR/threads-0.txt" "$BENCH_DIR/threads-1.txt" "$((CAPTURE_S - 1))")
+SIPp CPU                 callers $caller_cpu %, seat phones $seat_cpu % of one core (SIP only)
+RTP driver CPU           $driver_cpu % of one core (bridge_rtp.py: all $((2 * N)) sources)
+tshark+dumpcap CPU       $tshark_cpu % of one core
+other processes' CPU     $(others_report "$BENCH_DIR/procs-0.txt" "$BENCH_DIR/procs-1.txt" "$((CAPTURE_S - 1))" "$ENGINE_PID" "$CALLER_SIPP_PID" "$SEAT_SIPP_PID" "$CALLER_TIMEOUT_PID" "$SEAT_TIMEOUT_PID" "$DRIVER_PID" "$tshark_pid" "${dumpcap_pid:-0}" "$MONITOR_PID" $$) of one core
+machine CPU (/proc/stat) $machine_split of the $BENCH_NCPU cores during the capture
+CPU pressure (PSI some)  $machine % of the capture some runnable task waited for a CPU (machine-wide)
+engine RSS               bare $bare_rss kB; seats logged in, no call $idle_rss kB; $N bridged $bridged_rss kB => $per_call_kb kB per bridged call; peak $(rss_kb "$ENGINE_PID" VmHWM) kB
+$N bridged at once: $reached; no packet lost inside the engine: $no_loss; p99 added delay < 1 ms: $delay_ok (p99 $p99 ms)
+target (>= 1000 bridged, none lost, p99 added delay < 1 ms): $met
+engine warnings/errors (count, message):
+$(engine_log_summary)
+EOF
+engine_stop

@@ -1,0 +1,1399 @@
+//! Call flows between callers, the call distribution and the seats, in virtual time: seat phones
+//! register and answer over SIP text, desktops log in and act through `handle_desk`, callers
+//! wait in queues. Every assertion is about what someone would observe: the SIP sent to the
+//! caller and to the seats' phones, the media plane's commands, the desk's events and replies,
+//! and the call record.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::switch_tests::{
+    caller_sdp, config, plan, play_id, secs, show, Phone, Sent, Sim, ENGINE_IP,
+};
+use crate::desk::{Credential, DeskCommand, DeskReply};
+use crate::media::control::LegId;
+use crate::sdp::{Direction, SessionDescription};
+use crate::sip::digest::Challenge;
+use crate::sip::fields::Fields;
+use crate::sip::message::{HeaderName, Message, Request, Response};
+use crate::tickets::record::{CallRecord, QueueVisit};
+
+/// One queue, `general`, that the number 12345 hands every caller to; a survey after the seat.
+const PLAN: &str = r#"
+[defaults]
+operator = "operator"
+queue_fallback = "busy"
+
+[queues.general]
+name = "综合咨询"
+skill = "general"
+ring_timeout_s = 10
+wrap_up_s = 30
+max_wait_s = 120
+after_max_wait = "offer-callback"
+music = ["queue/music"]
+announce_every_s = 0
+
+[[numbers]]
+number = "12345"
+mode = "unified"
+line = "12345"
+start = "operator"
+
+[nodes.operator]
+queue = "general"
+after = "rate-us"
+
+[nodes.rate-us]
+survey = ["survey"]
+next = "goodbye"
+
+[nodes.goodbye]
+hangup = ["goodbye"]
+
+[nodes.busy]
+hangup = ["busy"]
+
+[nodes.offer-callback]
+callback = "caller"
+prompts = ["queue/callback-offer"]
+next = "goodbye"
+fallback = "goodbye"
+"#;
+
+/// Two agents of the general queue.
+const SEATS: &str = r#"
+[seats.a1001]
+name = "王芳"
+username = "1001"
+password = "secret-1001"
+token = "token-a1001-0123456789"
+skills = { general = 5 }
+
+[seats.a1002]
+name = "张伟"
+username = "1002"
+password = "secret-1002"
+token = "token-a1002-0123456789"
+skills = { general = 4 }
+"#;
+
+/// The hotline's seats on `plan_text`: nobody registered or logged in yet.
+fn centre(plan_text: &str) -> Sim {
+    let mut sim = Sim::with_plan(config(), plan(&[("12345.toml", plan_text)]));
+    sim.load_seats(SEATS);
+    sim
+}
+
+/// The desktop token of `seat`.
+fn token(seat: &str) -> String {
+    format!("token-{seat}-0123456789")
+}
+
+impl Sim {
+    /// Loads a seats file.
+    fn load_seats(&mut self, text: &str) {
+        let (book, _) = crate::seats::parse(text, "seats.toml")
+            .unwrap_or_else(|problems| panic!("test seats refused: {problems:?}"));
+        self.switch.set_seats(self.now, Arc::new(book));
+        self.drain();
+    }
+
+    /// The next message on the wire, which must be `expected` (`INVITE`, `200 REGISTER`...)
+    /// sent to `to`.
+    fn sent_to(&mut self, to: SocketAddr, expected: &str) -> Sent {
+        let Some(sent) = self.log.get(self.read).cloned() else {
+            panic!("expected {expected} to {to}, nothing was sent");
+        };
+        self.read += 1;
+        assert_eq!(sent.summary(), expected, "at {:?}: {sent:?}", sent.at);
+        assert_eq!(sent.to.addr, to, "{expected} went to the wrong place");
+        sent
+    }
+
+    fn request_to(&mut self, to: SocketAddr, method: &str) -> Request {
+        match self.sent_to(to, method).message {
+            Message::Request(request) => request,
+            Message::Response(_) => unreachable!(),
+        }
+    }
+
+    fn response_to(&mut self, to: SocketAddr, status: u16, method: &str) -> Response {
+        match self.sent_to(to, &format!("{status} {method}")).message {
+            Message::Response(response) => response,
+            Message::Request(_) => unreachable!(),
+        }
+    }
+
+    /// A desk request with `seat`'s own token acting on `seat`.
+    fn desk_as(&mut self, seat: &str, command: DeskCommand) -> DeskReply {
+        self.desk_with(&Credential::SeatToken(token(seat)), Some(seat), command)
+    }
+
+    fn desk_with(
+        &mut self,
+        credential: &Credential,
+        seat: Option<&str>,
+        command: DeskCommand,
+    ) -> DeskReply {
+        let reply = self.switch.handle_desk(self.now, credential, seat, command);
+        self.drain();
+        reply
+    }
+
+    /// Desk events since the test last looked, one line each: `a1001 ready`,
+    /// `a1001 not-ready no-answer`, `offer a1001`, `answered a1001`, `call-ended a1001`,
+    /// `queue general queued`.
+    fn desk_events(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.desk)
+            .iter()
+            .map(|event| {
+                let body = &event.body;
+                let text = |key: &str| body[key].as_str().unwrap_or_default().to_string();
+                match text("type").as_str() {
+                    "seat" => match body["reason"].as_str() {
+                        Some(reason) => format!("{} {} {reason}", text("seat"), text("state")),
+                        None => format!("{} {}", text("seat"), text("state")),
+                    },
+                    "queue" => format!("queue {} {}", text("queue"), text("event")),
+                    kind => format!("{kind} {}", text("seat")),
+                }
+            })
+            .collect()
+    }
+
+    /// The latest record of the call (a progress row or the final one).
+    fn last_record(&self) -> &CallRecord {
+        self.records.last().expect("a record")
+    }
+
+    /// The call's latest visit to a queue.
+    fn last_visit(&self) -> &QueueVisit {
+        self.last_record().queues.last().expect("a queue visit")
+    }
+}
+
+/// A visit's offers as `seat outcome`.
+fn offers(visit: &QueueVisit) -> Vec<String> {
+    visit
+        .offers
+        .iter()
+        .map(|o| format!("{} {}", o.seat, o.outcome.as_deref().unwrap_or("-")))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The seat phone: registers with digest authentication, answers and sends requests.
+// ---------------------------------------------------------------------------------------------
+
+struct SeatPhone {
+    addr: SocketAddr,
+    username: String,
+    password: String,
+    /// The phone's tag, in its REGISTERs' From and the dialogs it answers.
+    tag: String,
+    register_cseq: u32,
+    branches: u32,
+    /// CSeq of the requests it sends in a dialog.
+    cseq: u32,
+}
+
+impl SeatPhone {
+    /// The phone of SIP user `username` at 203.0.113.`n`:5060.
+    fn new(n: u8, username: &str) -> SeatPhone {
+        SeatPhone {
+            addr: SocketAddr::new(Ipv4Addr::new(203, 0, 113, n).into(), 5060),
+            username: username.to_string(),
+            password: format!("secret-{username}"),
+            tag: format!("phone{n}"),
+            register_cseq: 0,
+            branches: 0,
+            cseq: 0,
+        }
+    }
+
+    fn contact(&self) -> String {
+        format!("<sip:{}@{}>", self.username, self.addr)
+    }
+
+    fn new_branch(&mut self) -> String {
+        self.branches += 1;
+        format!("z9hG4bK-{}-{}", self.tag, self.branches)
+    }
+
+    /// The Request-URI (and digest uri) of its REGISTERs.
+    fn registrar() -> String {
+        format!("sip:{ENGINE_IP}:5060")
+    }
+
+    /// A REGISTER of its contact for an hour, with `authorization` when given.
+    fn register(&mut self, authorization: Option<&str>) -> String {
+        self.register_cseq += 1;
+        let branch = self.new_branch();
+        let user = &self.username;
+        let mut text = format!("REGISTER {} SIP/2.0\r\n", SeatPhone::registrar());
+        text += &format!("Via: SIP/2.0/UDP {};branch={branch};rport\r\n", self.addr);
+        text += "Max-Forwards: 70\r\n";
+        text += &format!("From: <sip:{user}@{ENGINE_IP}>;tag={}\r\n", self.tag);
+        text += &format!("To: <sip:{user}@{ENGINE_IP}>\r\n");
+        text += &format!("Call-ID: register-{}@{}\r\n", self.tag, self.addr.ip());
+        text += &format!("CSeq: {} REGISTER\r\n", self.register_cseq);
+        text += &format!("Contact: {}\r\n", self.contact());
+        text += "Expires: 3600\r\n";
+        if let Some(authorization) = authorization {
+            text += &format!("Authorization: {authorization}\r\n");
+        }
+        text += "Content-Length: 0\r\n\r\n";
+        text
+    }
+
+    /// The phone's SDP: PCMA and telephone-events at port 42000, `direction`.
+    fn sdp(&self, version: u64, direction: &str) -> String {
+        let ip = self.addr.ip();
+        format!(
+            "v=0\r\no={} 77 {version} IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+             m=audio 42000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n\
+             a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\n\
+             a={direction}\r\n",
+            self.username
+        )
+    }
+
+    /// Its response to the engine's INVITE: tagged from 180 on, with its SDP answer in a 200.
+    fn respond(&self, invite: &Request, status: u16) -> Vec<u8> {
+        let mut response = Response::to(invite, status);
+        if status > 100 {
+            let to = invite.headers.get(&HeaderName::To).unwrap_or_default();
+            let to = format!("{to};tag={}", self.tag);
+            response.headers.set(HeaderName::To, to);
+            response.headers.push(HeaderName::Contact, self.contact());
+        }
+        if status == 200 {
+            response
+                .headers
+                .push(HeaderName::ContentType, "application/sdp");
+            response.body = self.sdp(1, "sendrecv").into_bytes();
+        }
+        Message::Response(response).to_bytes()
+    }
+
+    /// Its answer to any other request of the engine's (BYE, CANCEL, NOTIFY).
+    fn reply(&self, request: &Request, status: u16) -> Vec<u8> {
+        Message::Response(Response::to(request, status)).to_bytes()
+    }
+
+    /// A request in the dialog it answered `invite` in, with the next CSeq (or `cseq`).
+    fn request(
+        &mut self,
+        invite: &Request,
+        method: &str,
+        cseq: Option<u32>,
+        sdp: Option<&str>,
+    ) -> String {
+        let cseq = cseq.unwrap_or_else(|| {
+            self.cseq += 1;
+            self.cseq
+        });
+        let branch = self.new_branch();
+        let target = invite.contact().expect("our Contact").expect("readable");
+        let them = invite.headers.get(&HeaderName::From).unwrap_or_default();
+        let us = invite.headers.get(&HeaderName::To).unwrap_or_default();
+        let mut text = format!("{method} {} SIP/2.0\r\n", target.uri);
+        text += &format!("Via: SIP/2.0/UDP {};branch={branch};rport\r\n", self.addr);
+        text += "Max-Forwards: 70\r\n";
+        text += &format!("From: {us};tag={}\r\n", self.tag);
+        text += &format!("To: {them}\r\n");
+        text += &format!("Call-ID: {}\r\n", invite.call_id().unwrap_or_default());
+        text += &format!("CSeq: {cseq} {method}\r\n");
+        if method != "ACK" {
+            text += &format!("Contact: {}\r\n", self.contact());
+        }
+        match sdp {
+            Some(sdp) => {
+                text += "Content-Type: application/sdp\r\n";
+                text += &format!("Content-Length: {}\r\n\r\n{sdp}", sdp.len());
+            }
+            None => text += "Content-Length: 0\r\n\r\n",
+        }
+        text
+    }
+}
+
+/// The phone registers: challenged first, then accepted with its digest answer.
+fn register(sim: &mut Sim, phone: &mut SeatPhone) -> Response {
+    sim.send(phone.addr, phone.register(None));
+    let challenge = sim.response_to(phone.addr, 401, "REGISTER");
+    let header = HeaderName::Other("WWW-Authenticate".into());
+    let value = challenge.headers.get(&header).expect("a challenge");
+    let challenge = Challenge::parse(value).expect("a digest challenge");
+    let answer = challenge.answer(
+        &phone.username,
+        &phone.password,
+        "REGISTER",
+        &SeatPhone::registrar(),
+        "0a4f113b",
+    );
+    sim.send(phone.addr, phone.register(Some(&answer)));
+    sim.response_to(phone.addr, 200, "REGISTER")
+}
+
+/// The seat's phone registers and its desktop logs in ready.
+fn at_work(sim: &mut Sim, phone: &mut SeatPhone, seat: &str) {
+    register(sim, phone);
+    let reply = sim.desk_as(seat, DeskCommand::LogIn { ready: true });
+    assert_eq!(reply.expect("logged in")["state"], "ready");
+    assert_eq!(sim.desk_events(), [format!("{seat} ready")]);
+}
+
+/// The caller dials 12345 and is answered, which hands it to the queue at once: the media
+/// commands after the caller's leg is set up.
+fn queued(sim: &mut Sim, caller: &mut Phone) -> Vec<String> {
+    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
+    sim.send(caller.addr, caller.invite(Some(&offer)));
+    sim.expect_response(caller, 100, "INVITE");
+    let ok = sim.expect_response(caller, 200, "INVITE");
+    caller.learn(&ok);
+    sim.send(caller.addr, caller.ack(None));
+    let mut media = sim.media();
+    let leg = media
+        .first()
+        .and_then(|m| m.strip_prefix("open "))
+        .map(str::to_string);
+    let leg = leg.expect("the caller's leg first");
+    assert_eq!(
+        media.drain(..2).collect::<Vec<_>>(),
+        [
+            format!("open {leg}"),
+            format!("stream {leg} Pcma/8 to 198.51.100.7:40000 te=Some(101) send recv"),
+        ]
+    );
+    media
+}
+
+/// The engine's INVITE reaches `phone`, which rings.
+fn rings(sim: &mut Sim, phone: &SeatPhone) -> Request {
+    let invite = sim.request_to(phone.addr, "INVITE");
+    sim.send(phone.addr, phone.respond(&invite, 180));
+    invite
+}
+
+/// `phone` answers `invite`; the engine ACKs and bridges.
+fn picks_up(sim: &mut Sim, phone: &SeatPhone, invite: &Request) {
+    sim.send(phone.addr, phone.respond(invite, 200));
+    let ack = sim.request_to(phone.addr, "ACK");
+    assert_eq!(
+        ack.uri.to_string(),
+        format!("sip:{}@{}", phone.username, phone.addr)
+    );
+    assert_eq!(ack.cseq().unwrap().seq, 1);
+}
+
+/// The engine gives up on `invite` to `phone`: CANCEL, answered 200, then the INVITE 487 (which
+/// the engine ACKs).
+fn cancelled(sim: &mut Sim, phone: &SeatPhone, invite: &Request) {
+    let cancel = sim.request_to(phone.addr, "CANCEL");
+    assert_eq!(cancel.call_id().unwrap(), invite.call_id().unwrap());
+    assert_eq!(cancel.cseq().unwrap().seq, 1);
+    sim.send(phone.addr, phone.reply(&cancel, 200));
+    sim.send(phone.addr, phone.respond(invite, 487));
+    sim.request_to(phone.addr, "ACK");
+}
+
+/// Seat a1001's phone registered, the seat ready, a caller talking to it: the INVITE it got.
+fn talking(sim: &mut Sim, caller: &mut Phone, phone: &mut SeatPhone) -> Request {
+    at_work(sim, phone, "a1001");
+    queued(sim, caller);
+    let invite = rings(sim, phone);
+    picks_up(sim, phone, &invite);
+    sim.take_media();
+    sim.desk_events();
+    invite
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Registration.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_seat_phone_registers_with_its_digest_password() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    sim.send(phone.addr, phone.register(None));
+    let challenge = sim.response_to(phone.addr, 401, "REGISTER");
+    let header = HeaderName::Other("WWW-Authenticate".into());
+    let value = challenge
+        .headers
+        .get(&header)
+        .expect("a challenge")
+        .to_string();
+    assert!(value.starts_with("Digest realm=\"hotline\""), "{value}");
+    let challenge = Challenge::parse(&value).expect("a digest challenge");
+    assert!(challenge.qop_auth);
+
+    let answer = challenge.answer(
+        "1001",
+        "secret-1001",
+        "REGISTER",
+        &SeatPhone::registrar(),
+        "0a4f113b",
+    );
+    sim.send(phone.addr, phone.register(Some(&answer)));
+    let ok = sim.response_to(phone.addr, 200, "REGISTER");
+    let contacts: Vec<&str> = ok.headers.get_all(&HeaderName::Contact).collect();
+    assert_eq!(contacts, ["<sip:1001@203.0.113.11:5060>;expires=3600"]);
+    assert_eq!(ok.headers.get(&HeaderName::Expires), Some("3600"));
+    assert!(
+        ok.to_header().unwrap().tag().is_some(),
+        "a final response is tagged"
+    );
+    sim.assert_quiet();
+
+    let seats = sim.desk_with(&Credential::Admin, None, DeskCommand::Seats);
+    let seats = seats.expect("the seats");
+    assert_eq!(seats[0]["id"], "a1001");
+    assert_eq!(seats[0]["registered"], true);
+    assert_eq!(seats[1]["registered"], false);
+}
+
+#[test]
+fn a_wrong_password_is_challenged_again() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    sim.send(phone.addr, phone.register(None));
+    let challenge = sim.response_to(phone.addr, 401, "REGISTER");
+    let header = HeaderName::Other("WWW-Authenticate".into());
+    let challenge = Challenge::parse(challenge.headers.get(&header).unwrap()).unwrap();
+    let wrong = challenge.answer(
+        "1001",
+        "secret-1002",
+        "REGISTER",
+        &SeatPhone::registrar(),
+        "0a4f113b",
+    );
+    sim.send(phone.addr, phone.register(Some(&wrong)));
+    let refused = sim.response_to(phone.addr, 401, "REGISTER");
+    assert!(refused.headers.get(&header).is_some(), "a fresh challenge");
+    assert_eq!(refused.headers.get(&HeaderName::Contact), None);
+    sim.assert_quiet();
+    let seats = sim.desk_with(&Credential::Admin, None, DeskCommand::Seats);
+    assert_eq!(seats.unwrap()[0]["registered"], false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Logging in, the offer, the answer, the seat hanging up, wrap-up.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn only_the_seats_own_token_logs_it_in() {
+    let mut sim = centre(PLAN);
+    let other = Credential::SeatToken(token("a1002"));
+    let refused = sim.desk_with(&other, Some("a1001"), DeskCommand::LogIn { ready: true });
+    assert_eq!(refused.unwrap_err().status, 403);
+    let unknown = Credential::SeatToken("token-nobody-0123456789".into());
+    let refused = sim.desk_with(&unknown, Some("a1001"), DeskCommand::LogIn { ready: true });
+    assert_eq!(refused.unwrap_err().status, 401);
+    assert!(sim.desk_events().is_empty(), "nothing changed");
+
+    let reply = sim.desk_as("a1001", DeskCommand::LogIn { ready: true });
+    let seat = reply.expect("logged in");
+    assert_eq!(seat["id"], "a1001");
+    assert_eq!(seat["name"], "王芳");
+    assert_eq!(seat["state"], "ready");
+    assert_eq!(seat["registered"], false);
+    assert_eq!(sim.desk_events(), ["a1001 ready"]);
+    let again = sim.desk_as("a1001", DeskCommand::LogIn { ready: true });
+    assert_eq!(again.unwrap_err().status, 409);
+}
+
+#[test]
+fn a_queued_caller_hears_music_rings_the_seat_and_is_bridged() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    at_work(&mut sim, &mut phone, "a1001");
+    let mut caller = Phone::new(7);
+    assert_eq!(
+        queued(&mut sim, &mut caller),
+        ["play 1 #1 [queue/music]", "open 1'"],
+        "music, and a port toward the seat"
+    );
+
+    let invite = sim.request_to(phone.addr, "INVITE");
+    assert_eq!(invite.uri.to_string(), "sip:1001@203.0.113.11:5060");
+    let from = invite.from_header().unwrap();
+    assert_eq!(from.display.as_deref(), Some("13800000000 12345"));
+    assert_eq!(from.uri.user.as_deref(), Some("13800000000"));
+    let pai = HeaderName::Other("P-Asserted-Identity".into());
+    assert_eq!(
+        invite.headers.get(&pai),
+        Some("\"13800000000 12345\" <sip:13800000000@192.0.2.1>")
+    );
+    assert_eq!(
+        invite.to_header().unwrap().uri.user.as_deref(),
+        Some("1001")
+    );
+    let record_id = sim.last_record().id.clone();
+    let header = |name: &str| {
+        let value = invite.headers.get(&HeaderName::Other(name.into()));
+        value.map(str::to_string)
+    };
+    assert_eq!(header("X-Hotline").as_deref(), Some("12345"));
+    assert_eq!(header("X-Hotline-Queue").as_deref(), Some("general"));
+    assert_eq!(header("X-Hotline-Record"), Some(record_id.clone()));
+    assert_eq!(
+        invite.headers.get(&HeaderName::Contact),
+        Some("<sip:hotline@192.0.2.1:5060>")
+    );
+    let offer = SessionDescription::parse(&invite.body).expect("our SDP offer");
+    assert_eq!(offer.connection, Some(ENGINE_IP.into()));
+    assert_eq!(offer.media[0].port, Sim::rtp_port(LegId(1).partner()));
+    assert_eq!(offer.media[0].direction(), Some(Direction::SendRecv));
+    assert_eq!(
+        sim.desk_events(),
+        ["queue general queued", "offer a1001", "a1001 ringing"]
+    );
+
+    sim.send(phone.addr, phone.respond(&invite, 180));
+    sim.assert_quiet();
+    sim.advance(secs(6.0));
+    sim.assert_quiet();
+    picks_up(&mut sim, &phone, &invite);
+    assert_eq!(
+        sim.media(),
+        [
+            "stream 1' Pcma/8 to 203.0.113.11:42000 te=Some(101) send recv",
+            "stop 1",
+            "bridge 1 1'",
+        ]
+    );
+    assert_eq!(sim.desk_events(), ["answered a1001", "a1001 on-call"]);
+    sim.assert_quiet();
+    let record = sim.last_record();
+    assert!(!record.is_finished());
+    let answered = record.times.person_answered.expect("a person answered");
+    assert_eq!((answered - record.times.arrived).num_milliseconds(), 6000);
+    let visit = sim.last_visit();
+    assert_eq!(visit.queue, "general");
+    assert_eq!(visit.outcome.as_deref(), Some("answered"));
+    assert_eq!(visit.seat.as_deref(), Some("a1001"));
+    assert_eq!(offers(visit), ["a1001 answered"]);
+
+    // They talk for a minute; the seat hangs up and the caller is asked for a rating.
+    sim.advance(secs(60.0));
+    sim.send(phone.addr, phone.request(&invite, "BYE", None, None));
+    sim.response_to(phone.addr, 200, "BYE");
+    let media = sim.take_media();
+    assert_eq!(
+        media.iter().map(show).collect::<Vec<_>>(),
+        ["unbridge 1", "close 1'", "play 1 #2 [survey] barge-in"]
+    );
+    assert_eq!(sim.desk_events(), ["call-ended a1001", "a1001 wrap-up"]);
+    sim.assert_quiet();
+
+    sim.digit(LegId(1), '5');
+    let media = sim.take_media();
+    assert_eq!(
+        media.iter().map(show).collect::<Vec<_>>(),
+        ["stop 1", "play 1 #3 [goodbye]"]
+    );
+    sim.play_finished(LegId(1), play_id(&media[1]));
+    let bye = sim.expect_request(&caller, "BYE");
+    sim.send(caller.addr, caller.reply(&bye, 200));
+    let records = sim.final_records();
+    assert_eq!(records.len(), 1);
+    let record = records[0];
+    assert_eq!(record.id, record_id);
+    assert_eq!(record.wait_s, 6.0);
+    assert_eq!(record.talk_s, 60.0, "the talk ended when the seat hung up");
+    assert_eq!(
+        record.tags.get("satisfaction").map(String::as_str),
+        Some("5")
+    );
+    assert_eq!(record.queues[0].seat.as_deref(), Some("a1001"));
+
+    // Wrap-up lasts the queue's 30 s from the seat's hang-up.
+    sim.advance(secs(29.0));
+    assert!(sim.desk_events().is_empty());
+    sim.advance(secs(1.0));
+    assert_eq!(sim.desk_events(), ["a1001 ready"]);
+}
+
+#[test]
+fn the_caller_hanging_up_during_the_talk_byes_the_seat() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    let mut caller = Phone::new(7);
+    let invite = talking(&mut sim, &mut caller, &mut phone);
+    sim.send(caller.addr, caller.in_dialog("BYE", None));
+    sim.expect_response(&caller, 200, "BYE");
+    let bye = sim.request_to(phone.addr, "BYE");
+    assert_eq!(bye.call_id().unwrap(), invite.call_id().unwrap());
+    assert_eq!(bye.to_header().unwrap().tag(), Some("phone11"));
+    sim.send(phone.addr, phone.reply(&bye, 200));
+    assert_eq!(sim.media(), ["unbridge 1", "close 1'", "close 1"]);
+    let record = sim.final_records()[0].clone();
+    let ended = &sim.desk[0].body;
+    assert_eq!(ended["type"], "call-ended");
+    assert_eq!(
+        ended["record"],
+        record.id.as_str(),
+        "the desk knows which call"
+    );
+    assert_eq!(sim.desk_events(), ["call-ended a1001", "a1001 wrap-up"]);
+    sim.assert_quiet();
+    assert_eq!(record.end.as_ref().map(|e| e.by.as_str()), Some("caller"));
+    assert_eq!(record.queues[0].outcome.as_deref(), Some("answered"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Nobody logged in.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn with_no_seat_logged_in_the_dialplan_fallback_runs() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    register(&mut sim, &mut phone);
+    let mut caller = Phone::new(7);
+    assert_eq!(queued(&mut sim, &mut caller), ["play 1 #1 [busy]"]);
+    sim.assert_quiet();
+    let visit = sim.last_visit();
+    assert_eq!(visit.outcome.as_deref(), Some("no-seat"));
+    assert!(visit.offers.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Ring timeout.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_seat_that_lets_it_ring_is_cancelled_and_made_not_ready() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    at_work(&mut sim, &mut phone, "a1001");
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    let invite = rings(&mut sim, &phone);
+    sim.desk_events();
+    sim.advance(secs(9.9));
+    sim.assert_quiet();
+    sim.advance(secs(0.1));
+    cancelled(&mut sim, &phone, &invite);
+    assert_eq!(
+        sim.media(),
+        ["close 1'"],
+        "the caller keeps hearing the music"
+    );
+    assert_eq!(sim.desk_events(), ["a1001 not-ready no-answer"]);
+    sim.assert_quiet();
+
+    // Ready again, the seat is offered the caller once more.
+    let seat = sim.desk_as("a1001", DeskCommand::Ready).expect("ready");
+    assert_eq!(
+        seat["state"], "ringing",
+        "the waiting caller is offered at once"
+    );
+    assert_eq!(
+        sim.desk_events(),
+        ["a1001 ready", "offer a1001", "a1001 ringing"]
+    );
+    assert_eq!(sim.media(), ["open 1'"]);
+    let again = rings(&mut sim, &phone);
+    assert_ne!(again.call_id(), invite.call_id(), "a new INVITE");
+    sim.send(caller.addr, caller.in_dialog("BYE", None));
+    sim.expect_response(&caller, 200, "BYE");
+    cancelled(&mut sim, &phone, &again);
+    let record = sim.final_records()[0].clone();
+    assert_eq!(
+        offers(&record.queues[0]),
+        ["a1001 no-answer", "a1001 caller-gone"]
+    );
+}
+
+#[test]
+fn after_a_ring_timeout_the_next_ready_seat_is_offered() {
+    let mut sim = centre(PLAN);
+    let mut first = SeatPhone::new(11, "1001");
+    let mut second = SeatPhone::new(12, "1002");
+    at_work(&mut sim, &mut first, "a1001");
+    sim.advance(secs(1.0));
+    at_work(&mut sim, &mut second, "a1002");
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    // Longest idle first.
+    let invite = rings(&mut sim, &first);
+    sim.desk_events();
+    sim.advance(secs(10.0));
+    let cancel = sim.request_to(first.addr, "CANCEL");
+    let next = sim.request_to(second.addr, "INVITE");
+    assert_eq!(
+        sim.media(),
+        ["close 1'", "open 1'"],
+        "a new port for the new offer"
+    );
+    assert_eq!(
+        sim.desk_events(),
+        ["a1001 not-ready no-answer", "offer a1002", "a1002 ringing"]
+    );
+    sim.send(first.addr, first.reply(&cancel, 200));
+    sim.send(first.addr, first.respond(&invite, 487));
+    sim.request_to(first.addr, "ACK");
+    sim.send(second.addr, second.respond(&next, 180));
+    picks_up(&mut sim, &second, &next);
+    assert!(sim.media().contains(&"bridge 1 1'".to_string()));
+    let visit = sim.last_visit();
+    assert_eq!(visit.seat.as_deref(), Some("a1002"));
+    assert_eq!(offers(visit), ["a1001 no-answer", "a1002 answered"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. A busy seat; ring-all.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_busy_seat_phone_passes_the_call_to_the_next_seat() {
+    let mut sim = centre(PLAN);
+    let mut first = SeatPhone::new(11, "1001");
+    let mut second = SeatPhone::new(12, "1002");
+    at_work(&mut sim, &mut first, "a1001");
+    sim.advance(secs(1.0));
+    at_work(&mut sim, &mut second, "a1002");
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    let invite = rings(&mut sim, &first);
+    sim.desk_events();
+    sim.send(first.addr, first.respond(&invite, 486));
+    sim.request_to(first.addr, "ACK");
+    let next = rings(&mut sim, &second);
+    assert_eq!(next.uri.to_string(), "sip:1002@203.0.113.12:5060");
+    assert_eq!(
+        sim.desk_events(),
+        ["a1001 ready", "offer a1002", "a1002 ringing"],
+        "a declining seat stays ready for other callers"
+    );
+    picks_up(&mut sim, &second, &next);
+    assert_eq!(
+        offers(sim.last_visit()),
+        ["a1001 declined", "a1002 answered"]
+    );
+}
+
+#[test]
+fn ring_all_rings_every_seat_and_the_first_answer_wins() {
+    let ring_all = PLAN.replace(
+        "skill = \"general\"\n",
+        "skill = \"general\"\nstrategy = \"ring-all\"\n",
+    );
+    let mut sim = centre(&ring_all);
+    let mut first = SeatPhone::new(11, "1001");
+    let mut second = SeatPhone::new(12, "1002");
+    at_work(&mut sim, &mut first, "a1001");
+    at_work(&mut sim, &mut second, "a1002");
+    let mut caller = Phone::new(7);
+    assert_eq!(
+        queued(&mut sim, &mut caller),
+        ["play 1 #1 [queue/music]", "open 1'"],
+        "one port toward the seats, whatever their number"
+    );
+    let to_first = rings(&mut sim, &first);
+    let to_second = rings(&mut sim, &second);
+    assert_eq!(to_first.body, to_second.body, "the same offer to both");
+    assert_ne!(to_first.call_id(), to_second.call_id());
+    assert_eq!(
+        sim.desk_events(),
+        [
+            "queue general queued",
+            "offer a1001",
+            "a1001 ringing",
+            "offer a1002",
+            "a1002 ringing"
+        ]
+    );
+
+    sim.send(second.addr, second.respond(&to_second, 200));
+    sim.request_to(second.addr, "ACK");
+    let cancel = sim.request_to(first.addr, "CANCEL");
+    assert!(sim.media().contains(&"bridge 1 1'".to_string()));
+    assert_eq!(
+        sim.desk_events(),
+        ["a1001 ready", "answered a1002", "a1002 on-call"]
+    );
+    // The first phone was picked up as the CANCEL went out: ACK and BYE for it.
+    sim.send(first.addr, first.reply(&cancel, 200));
+    sim.send(first.addr, first.respond(&to_first, 200));
+    let ack = sim.request_to(first.addr, "ACK");
+    assert_eq!(ack.call_id(), to_first.call_id());
+    let bye = sim.request_to(first.addr, "BYE");
+    assert_eq!(bye.call_id(), to_first.call_id());
+    sim.send(first.addr, first.reply(&bye, 200));
+    sim.assert_quiet();
+    let visit = sim.last_visit();
+    assert_eq!(visit.seat.as_deref(), Some("a1002"));
+    assert_eq!(
+        offers(visit),
+        ["a1001 answered-elsewhere", "a1002 answered"]
+    );
+    assert!(sim.desk_events().is_empty(), "a1001 stays ready");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. The caller hangs up before a seat answers.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_caller_hanging_up_while_waiting_has_abandoned() {
+    let mut sim = centre(PLAN);
+    sim.desk_as("a1001", DeskCommand::LogIn { ready: false })
+        .expect("logged in, not ready");
+    let mut caller = Phone::new(7);
+    assert_eq!(queued(&mut sim, &mut caller), ["play 1 #1 [queue/music]"]);
+    sim.desk_events();
+    sim.advance(secs(20.0));
+    sim.send(caller.addr, caller.in_dialog("BYE", None));
+    sim.expect_response(&caller, 200, "BYE");
+    assert_eq!(sim.media(), ["close 1"]);
+    assert_eq!(sim.desk_events(), ["queue general abandoned"]);
+    sim.assert_quiet();
+    let record = sim.final_records()[0].clone();
+    let visit = &record.queues[0];
+    assert_eq!(visit.outcome.as_deref(), Some("abandoned"));
+    assert_eq!((visit.left.unwrap() - visit.entered).num_seconds(), 20);
+    assert_eq!(record.wait_s, 20.0);
+}
+
+#[test]
+fn a_caller_hanging_up_while_the_seat_rings_cancels_it() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    at_work(&mut sim, &mut phone, "a1001");
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    let invite = rings(&mut sim, &phone);
+    sim.desk_events();
+    sim.send(caller.addr, caller.in_dialog("BYE", None));
+    sim.expect_response(&caller, 200, "BYE");
+    cancelled(&mut sim, &phone, &invite);
+    assert_eq!(sim.media(), ["close 1'", "close 1"]);
+    assert_eq!(
+        sim.desk_events(),
+        ["a1001 ready", "queue general abandoned"]
+    );
+    sim.assert_quiet();
+    let record = sim.final_records()[0].clone();
+    assert_eq!(record.queues[0].outcome.as_deref(), Some("abandoned"));
+    assert_eq!(offers(&record.queues[0]), ["a1001 caller-gone"]);
+    // Nothing rings when nobody is left to take it.
+    sim.advance(secs(60.0));
+    sim.assert_quiet();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Hold from the seat's phone.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_seat_puts_the_caller_on_hold_with_music_and_resumes() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    let mut caller = Phone::new(7);
+    let invite = talking(&mut sim, &mut caller, &mut phone);
+
+    let hold = phone.sdp(2, "sendonly");
+    sim.send(
+        phone.addr,
+        phone.request(&invite, "INVITE", None, Some(&hold)),
+    );
+    sim.response_to(phone.addr, 100, "INVITE");
+    let ok = sim.response_to(phone.addr, 200, "INVITE");
+    let answer = SessionDescription::parse(&ok.body).expect("our answer");
+    assert_eq!(answer.media[0].direction(), Some(Direction::RecvOnly));
+    let media = sim.take_media();
+    assert_eq!(
+        media.iter().map(show).collect::<Vec<_>>(),
+        [
+            "stream 1' Pcma/8 to 203.0.113.11:42000 te=Some(101) recv",
+            "unbridge 1",
+            "play 1 #2 [queue/music]",
+        ]
+    );
+    sim.send(phone.addr, phone.request(&invite, "ACK", Some(1), None));
+    sim.assert_quiet();
+    // The music loops while the caller is held.
+    sim.play_finished(LegId(1), play_id(&media[2]));
+    assert_eq!(sim.media(), ["play 1 #3 [queue/music]"]);
+
+    let resume = phone.sdp(3, "sendrecv");
+    sim.send(
+        phone.addr,
+        phone.request(&invite, "INVITE", None, Some(&resume)),
+    );
+    sim.response_to(phone.addr, 100, "INVITE");
+    sim.response_to(phone.addr, 200, "INVITE");
+    assert_eq!(
+        sim.media(),
+        [
+            "stream 1' Pcma/8 to 203.0.113.11:42000 te=Some(101) send recv",
+            "stop 1",
+            "bridge 1 1'",
+        ]
+    );
+    sim.send(phone.addr, phone.request(&invite, "ACK", Some(2), None));
+    sim.assert_quiet();
+    // The re-INVITEs were ACKed: nothing is resent.
+    sim.advance(secs(40.0));
+    sim.assert_quiet();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Position announcements.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn waiting_callers_are_told_their_place() {
+    let announcing = PLAN.replace("announce_every_s = 0", "announce_every_s = 10");
+    let mut sim = centre(&announcing);
+    sim.desk_as("a1001", DeskCommand::LogIn { ready: false })
+        .expect("logged in, not ready");
+    let mut first = Phone::new(7);
+    let mut second = Phone::new(8);
+    assert_eq!(queued(&mut sim, &mut first), ["play 1 #1 [queue/music]"]);
+    sim.advance(secs(2.0));
+    assert_eq!(queued(&mut sim, &mut second), ["play 2 #2 [queue/music]"]);
+    sim.advance(secs(7.9));
+    sim.assert_quiet();
+    sim.advance(secs(0.1));
+    assert_eq!(sim.media(), ["play 1 #3 [queue/next queue/music]"]);
+    sim.advance(secs(2.0));
+    // Second in line: one ahead; 2 × the default 3-minute handle time for one seat.
+    assert_eq!(
+        sim.media(),
+        [
+            "play 2 #4 [queue/ahead-before numbers/1 queue/ahead-after queue/wait-before \
+          numbers/6 queue/wait-minutes queue/music]"
+        ]
+    );
+    sim.assert_quiet();
+    // The announcement and its music loop as one until the next announcement.
+    sim.play_finished(LegId(2), 4);
+    assert_eq!(sim.media(), ["play 2 #5 [queue/music]"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Maximum wait.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_caller_waiting_the_maximum_is_offered_a_callback() {
+    let mut sim = centre(PLAN);
+    sim.desk_as("a1001", DeskCommand::LogIn { ready: false })
+        .expect("logged in, not ready");
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    sim.desk_events();
+    sim.advance(secs(119.9));
+    sim.assert_quiet();
+    sim.advance(secs(0.1));
+    let media = sim.media();
+    assert_eq!(media[0], "stop 1");
+    assert!(
+        media[1].starts_with("play 1 #2 [queue/callback-offer numbers/1-yao numbers/3 numbers/8"),
+        "{media:?}"
+    );
+    assert_eq!(media.len(), 2);
+    assert_eq!(sim.desk_events(), ["queue general left"]);
+    let visit = sim.last_visit();
+    assert_eq!(visit.outcome.as_deref(), Some("max-wait"));
+    assert_eq!((visit.left.unwrap() - visit.entered).num_seconds(), 120);
+    sim.assert_quiet();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. The desk.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_desk_shows_seats_queues_and_statistics() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    register(&mut sim, &mut phone);
+    sim.desk_as("a1001", DeskCommand::LogIn { ready: false })
+        .expect("logged in");
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    sim.advance(secs(15.0));
+
+    let seats = sim.desk_as("a1001", DeskCommand::Seats).expect("seats");
+    let seats = seats.as_array().expect("a list");
+    assert_eq!(seats.len(), 2);
+    let seat = &seats[0];
+    assert_eq!(seat["id"], "a1001");
+    assert_eq!(seat["state"], "not-ready");
+    assert_eq!(seat["reason"], "log-in");
+    assert_eq!(seat["registered"], true);
+    assert_eq!(seat["for_s"], 15.0);
+    assert_eq!(seat["skills"]["general"], 5);
+    assert_eq!(seat["call"], Value::Null);
+    assert_eq!(seats[1]["id"], "a1002");
+    assert_eq!(seats[1]["state"], "logged-out");
+
+    let queues = sim.desk_as("a1002", DeskCommand::Queues).expect("queues");
+    let general = &queues[0];
+    assert_eq!(general["name"], "general");
+    assert_eq!(general["display"], "综合咨询");
+    assert_eq!(general["skill"], "general");
+    let waiting = general["waiting"].as_array().expect("a list");
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0]["caller"], "138****0000");
+    assert_eq!(waiting[0]["position"], 1);
+    assert_eq!(waiting[0]["waiting_s"], 15.0);
+    assert_eq!(waiting[0]["record"], sim.last_record().id.as_str());
+
+    let stats = sim
+        .desk_with(
+            &Credential::Admin,
+            None,
+            DeskCommand::Stats { interval_s: None },
+        )
+        .expect("statistics");
+    let general = &stats["live"]["queues"]["general"];
+    assert_eq!(general["offered"], 1, "{stats}");
+    assert_eq!(general["waiting"], 1);
+    assert_eq!(general["oldest_wait_s"], 15.0);
+    assert_eq!(general["answered"], 0);
+    let seat = &stats["live"]["seats"]["a1001"];
+    assert_eq!(seat["state"], "not-ready", "{stats}");
+    assert_eq!(seat["reason"], "log-in");
+    let intervals = stats["intervals"].as_array().expect("a list");
+    assert_eq!(intervals.len(), 1, "{stats}");
+    assert_eq!(intervals[0]["complete"], false);
+    assert_eq!(intervals[0]["queues"]["general"]["offered"], 1);
+}
+
+#[test]
+fn the_desk_hangs_up_the_seats_call_and_ends_wrap_up() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    let mut caller = Phone::new(7);
+    let invite = talking(&mut sim, &mut caller, &mut phone);
+    let seat = sim.desk_as("a1001", DeskCommand::Seats).unwrap()[0].clone();
+    assert_eq!(seat["state"], "on-call");
+    assert_eq!(seat["call"]["caller"], "13800000000");
+
+    let reply = sim.desk_as("a1001", DeskCommand::HangUp).expect("hung up");
+    assert_eq!(reply["state"], "wrap-up");
+    let bye = sim.request_to(phone.addr, "BYE");
+    assert_eq!(bye.call_id(), invite.call_id());
+    sim.send(phone.addr, phone.reply(&bye, 200));
+    assert_eq!(
+        sim.media(),
+        ["unbridge 1", "close 1'", "play 1 #2 [survey] barge-in"],
+        "the caller goes on to the survey"
+    );
+    assert_eq!(sim.desk_events(), ["call-ended a1001", "a1001 wrap-up"]);
+    let again = sim.desk_as("a1001", DeskCommand::HangUp);
+    assert_eq!(again.unwrap_err().status, 409);
+
+    sim.advance(secs(5.0));
+    let reply = sim.desk_as("a1001", DeskCommand::EndWrapUp).expect("ready");
+    assert_eq!(reply["state"], "ready");
+    assert_eq!(sim.desk_events(), ["a1001 ready"]);
+    let again = sim.desk_as("a1001", DeskCommand::EndWrapUp);
+    assert_eq!(again.unwrap_err().status, 409);
+}
+
+#[test]
+fn answering_from_the_desk_tells_the_ringing_phone_to_pick_up() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    let idle = sim.desk_as("a1001", DeskCommand::Answer);
+    assert_eq!(idle.unwrap_err().status, 409, "nothing rings");
+    at_work(&mut sim, &mut phone, "a1001");
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    let invite = rings(&mut sim, &phone);
+    sim.desk_as("a1001", DeskCommand::Answer)
+        .expect("answering");
+    let notify = sim.request_to(phone.addr, "NOTIFY");
+    assert_eq!(notify.uri, invite.uri);
+    assert_eq!(
+        notify.headers.get(&HeaderName::Other("Event".into())),
+        Some("talk")
+    );
+    sim.send(phone.addr, phone.reply(&notify, 200));
+    sim.assert_quiet();
+    picks_up(&mut sim, &phone, &invite);
+    assert!(sim.media().contains(&"bridge 1 1'".to_string()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. A seat with two phones.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn both_phones_of_a_seat_ring_and_the_one_that_answers_wins() {
+    let mut sim = centre(PLAN);
+    let mut desk_phone = SeatPhone::new(11, "1001");
+    let mut softphone = SeatPhone::new(12, "1001");
+    register(&mut sim, &mut desk_phone);
+    let ok = register(&mut sim, &mut softphone);
+    assert_eq!(ok.headers.get_all(&HeaderName::Contact).count(), 2);
+    sim.desk_as("a1001", DeskCommand::LogIn { ready: true })
+        .expect("logged in");
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    // Newest registration first.
+    let to_softphone = rings(&mut sim, &softphone);
+    let to_desk_phone = rings(&mut sim, &desk_phone);
+    assert_eq!(to_desk_phone.uri.to_string(), "sip:1001@203.0.113.11:5060");
+    sim.send(desk_phone.addr, desk_phone.respond(&to_desk_phone, 200));
+    let cancel = sim.request_to(softphone.addr, "CANCEL");
+    assert_eq!(cancel.call_id(), to_softphone.call_id());
+    sim.request_to(desk_phone.addr, "ACK");
+    sim.send(softphone.addr, softphone.reply(&cancel, 200));
+    sim.send(softphone.addr, softphone.respond(&to_softphone, 487));
+    sim.request_to(softphone.addr, "ACK");
+    assert!(sim.media().contains(&"bridge 1 1'".to_string()));
+    sim.assert_quiet();
+    assert_eq!(offers(sim.last_visit()), ["a1001 answered"]);
+
+    // The talk is with the desk phone.
+    sim.send(
+        desk_phone.addr,
+        desk_phone.request(&to_desk_phone, "BYE", None, None),
+    );
+    sim.response_to(desk_phone.addr, 200, "BYE");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. Reloading the seats.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_seat_removed_by_a_reload_keeps_its_call_until_it_ends() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    let mut caller = Phone::new(7);
+    let invite = talking(&mut sim, &mut caller, &mut phone);
+    let without_a1001 = SEATS.split("[seats.a1002]").nth(1).unwrap();
+    sim.load_seats(&format!("[seats.a1002]{without_a1001}"));
+    sim.assert_quiet();
+    let seats = sim.desk_with(&Credential::Admin, None, DeskCommand::Seats);
+    let seats = seats.unwrap();
+    let ids: Vec<&str> = seats
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["a1002"]);
+    let gone = sim.desk_as("a1001", DeskCommand::Ready);
+    assert_eq!(gone.unwrap_err().status, 401, "its token is gone too");
+
+    sim.advance(secs(30.0));
+    sim.assert_quiet();
+    sim.send(phone.addr, phone.request(&invite, "BYE", None, None));
+    sim.response_to(phone.addr, 200, "BYE");
+    assert_eq!(
+        sim.media(),
+        ["unbridge 1", "close 1'", "play 1 #2 [survey] barge-in"]
+    );
+    assert_eq!(sim.desk_events(), ["call-ended a1001", "a1001 logged-out"]);
+}
+
+#[test]
+fn a_seat_removed_while_it_rings_is_cancelled_and_with_nobody_left_the_fallback_runs() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    at_work(&mut sim, &mut phone, "a1001");
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    let invite = rings(&mut sim, &phone);
+    sim.desk_events();
+    let without_a1001 = SEATS.split("[seats.a1002]").nth(1).unwrap();
+    sim.load_seats(&format!("[seats.a1002]{without_a1001}"));
+    cancelled(&mut sim, &phone, &invite);
+    assert_eq!(sim.media(), ["close 1'", "stop 1", "play 1 #2 [busy]"]);
+    assert_eq!(
+        sim.desk_events(),
+        ["a1001 logged-out", "queue general left"]
+    );
+    let visit = sim.last_visit();
+    assert_eq!(visit.outcome.as_deref(), Some("no-seat"));
+    assert_eq!(offers(visit), ["a1001 logged-out"]);
+    // Its phone's registration went with it.
+    sim.send(phone.addr, phone.register(None));
+    sim.response_to(phone.addr, 401, "REGISTER");
+    sim.assert_quiet();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edges of the flows above.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_seat_picking_up_just_after_the_ring_timeout_is_hung_up_and_ready_again() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    at_work(&mut sim, &mut phone, "a1001");
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    let invite = rings(&mut sim, &phone);
+    sim.desk_events();
+    sim.advance(secs(10.0));
+    let cancel = sim.request_to(phone.addr, "CANCEL");
+    assert_eq!(sim.desk_events(), ["a1001 not-ready no-answer"]);
+    sim.take_media();
+
+    // The 200 crosses the CANCEL: that talk is not set up, but the seat is at its desk.
+    sim.send(phone.addr, phone.reply(&cancel, 200));
+    sim.send(phone.addr, phone.respond(&invite, 200));
+    sim.request_to(phone.addr, "ACK");
+    let bye = sim.request_to(phone.addr, "BYE");
+    assert_eq!(bye.call_id(), invite.call_id());
+    let again = sim.request_to(phone.addr, "INVITE");
+    assert_ne!(again.call_id(), invite.call_id());
+    assert_eq!(
+        sim.desk_events(),
+        ["a1001 ready", "offer a1001", "a1001 ringing"],
+        "ready again, and offered the caller still waiting"
+    );
+    sim.send(phone.addr, phone.reply(&bye, 200));
+    sim.send(phone.addr, phone.respond(&again, 180));
+    picks_up(&mut sim, &phone, &again);
+    assert!(sim.media().contains(&"bridge 1 1'".to_string()));
+}
+
+#[test]
+fn without_an_after_node_the_caller_is_hung_up_when_the_seat_hangs_up() {
+    let mut sim = centre(&PLAN.replace("after = \"rate-us\"\n", ""));
+    let mut phone = SeatPhone::new(11, "1001");
+    let mut caller = Phone::new(7);
+    let invite = talking(&mut sim, &mut caller, &mut phone);
+    sim.send(phone.addr, phone.request(&invite, "BYE", None, None));
+    sim.response_to(phone.addr, 200, "BYE");
+    let bye = sim.expect_request(&caller, "BYE");
+    sim.send(caller.addr, caller.reply(&bye, 200));
+    assert_eq!(sim.media(), ["unbridge 1", "close 1'", "close 1"]);
+    assert_eq!(sim.desk_events(), ["call-ended a1001", "a1001 wrap-up"]);
+    let record = sim.final_records()[0].clone();
+    assert_eq!(record.queues[0].outcome.as_deref(), Some("answered"));
+    assert_eq!(sim.switch.active_calls(), 0);
+}
+
+#[test]
+fn a_seat_hanging_up_before_the_callers_ack_still_lets_the_caller_go_on() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    at_work(&mut sim, &mut phone, "a1001");
+    let mut caller = Phone::new(7);
+    let offer = caller_sdp(1, &[8, 0, 101], "sendrecv");
+    sim.send(caller.addr, caller.invite(Some(&offer)));
+    sim.expect_response(&caller, 100, "INVITE");
+    let ok = sim.expect_response(&caller, 200, "INVITE");
+    caller.learn(&ok);
+    // The caller's ACK is slow; the seat answers and hangs up at once.
+    let invite = rings(&mut sim, &phone);
+    picks_up(&mut sim, &phone, &invite);
+    sim.take_media();
+    sim.send(phone.addr, phone.request(&invite, "BYE", None, None));
+    sim.response_to(phone.addr, 200, "BYE");
+    assert_eq!(
+        sim.media(),
+        ["unbridge 1", "close 1'", "play 1 #2 [survey] barge-in"]
+    );
+    sim.send(caller.addr, caller.ack(None));
+    sim.assert_quiet();
+}
+
+#[test]
+fn a_caller_reaching_the_maximum_wait_while_a_seat_rings_cancels_it() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    register(&mut sim, &mut phone);
+    sim.desk_as("a1001", DeskCommand::LogIn { ready: false })
+        .expect("logged in, not ready");
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    sim.advance(secs(115.0));
+    sim.desk_as("a1001", DeskCommand::Ready).expect("ready");
+    sim.take_media();
+    let invite = rings(&mut sim, &phone);
+    sim.desk_events();
+    sim.advance(secs(5.0));
+    cancelled(&mut sim, &phone, &invite);
+    let media = sim.media();
+    assert_eq!(media[..2], ["close 1'", "stop 1"]);
+    assert!(
+        media[2].starts_with("play 1 #2 [queue/callback-offer"),
+        "{media:?}"
+    );
+    assert_eq!(sim.desk_events(), ["a1001 ready", "queue general left"]);
+    let visit = sim.last_visit();
+    assert_eq!(visit.outcome.as_deref(), Some("max-wait"));
+    assert_eq!(offers(visit), ["a1001 caller-gone"]);
+}
+
+#[test]
+fn a_seat_whose_registration_ran_out_is_offered_calls_once_it_registers_again() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    at_work(&mut sim, &mut phone, "a1001");
+    sim.advance(secs(3600.0));
+    sim.assert_quiet();
+    let seats = sim.desk_as("a1001", DeskCommand::Seats).expect("seats");
+    assert_eq!(seats[0]["registered"], false);
+    assert_eq!(seats[0]["state"], "ready", "still logged in");
+
+    let mut caller = Phone::new(7);
+    assert_eq!(
+        queued(&mut sim, &mut caller),
+        ["play 1 #1 [queue/music]"],
+        "no phone to ring"
+    );
+    sim.assert_quiet();
+    register(&mut sim, &mut phone);
+    assert_eq!(sim.media(), ["open 1'"]);
+    let invite = rings(&mut sim, &phone);
+    picks_up(&mut sim, &phone, &invite);
+    assert!(sim.media().contains(&"bridge 1 1'".to_string()));
+}
+
+#[test]
+fn shutdown_hangs_up_the_seat_and_the_caller_and_refuses_the_desk() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    let mut caller = Phone::new(7);
+    let invite = talking(&mut sim, &mut caller, &mut phone);
+    sim.shutdown();
+    let bye = sim.request_to(phone.addr, "BYE");
+    assert_eq!(bye.call_id(), invite.call_id());
+    sim.expect_request(&caller, "BYE");
+    assert_eq!(sim.media(), ["unbridge 1", "close 1'", "close 1"]);
+    let refused = sim.desk_as("a1001", DeskCommand::Seats);
+    assert_eq!(refused.unwrap_err().status, 503);
+}
+
+#[test]
+fn a_seat_logging_out_while_its_phone_rings_is_cancelled() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    let mut other = SeatPhone::new(12, "1002");
+    at_work(&mut sim, &mut phone, "a1001");
+    register(&mut sim, &mut other);
+    sim.desk_as("a1002", DeskCommand::LogIn { ready: false })
+        .expect("logged in, not ready");
+    sim.desk_events();
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    let invite = rings(&mut sim, &phone);
+    sim.desk_events();
+    let reply = sim
+        .desk_as("a1001", DeskCommand::LogOut)
+        .expect("logged out");
+    assert_eq!(reply["state"], "logged-out");
+    cancelled(&mut sim, &phone, &invite);
+    assert_eq!(sim.media(), ["close 1'"], "the caller waits on, with music");
+    assert_eq!(sim.desk_events(), ["a1001 logged-out"]);
+    sim.assert_quiet();
+}
