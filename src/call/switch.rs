@@ -125,6 +125,8 @@ pub struct Switch {
     /// INVITEs to seats' phones given up on, until they are over.
     withdrawn: HashMap<ClientTxnId, seat::Withdrawn>,
     desk_events: VecDeque<DeskEvent>,
+    /// Where each registered phone contact registered from (by contact URI).
+    phone_peers: HashMap<String, Peer>,
 }
 
 impl Switch {
@@ -165,6 +167,7 @@ impl Switch {
             by_seat_invite: HashMap::new(),
             withdrawn: HashMap::new(),
             desk_events: VecDeque::new(),
+            phone_peers: HashMap::new(),
         }
     }
 

@@ -198,6 +198,8 @@ struct SeatPhone {
     branches: u32,
     /// CSeq of the requests it sends in a dialog.
     cseq: u32,
+    /// The address its Contact names when it differs from where it sends from (behind NAT).
+    private: Option<SocketAddr>,
 }
 
 impl SeatPhone {
@@ -211,11 +213,13 @@ impl SeatPhone {
             register_cseq: 0,
             branches: 0,
             cseq: 0,
+            private: None,
         }
     }
 
     fn contact(&self) -> String {
-        format!("<sip:{}@{}>", self.username, self.addr)
+        let at = self.private.unwrap_or(self.addr);
+        format!("<sip:{}@{at}>", self.username)
     }
 
     fn new_branch(&mut self) -> String {
@@ -682,8 +686,8 @@ fn a_seat_that_lets_it_ring_is_cancelled_and_made_not_ready() {
     cancelled(&mut sim, &phone, &invite);
     assert_eq!(
         sim.media(),
-        ["close 1'"],
-        "the caller keeps hearing the music"
+        Vec::<String>::new(),
+        "the caller keeps hearing the music; the port toward the seats stays"
     );
     assert_eq!(sim.desk_events(), ["a1001 not-ready no-answer"]);
     sim.assert_quiet();
@@ -698,7 +702,7 @@ fn a_seat_that_lets_it_ring_is_cancelled_and_made_not_ready() {
         sim.desk_events(),
         ["a1001 ready", "offer a1001", "a1001 ringing"]
     );
-    assert_eq!(sim.media(), ["open 1'"]);
+    assert_eq!(sim.media(), Vec::<String>::new(), "the same port as before");
     let again = rings(&mut sim, &phone);
     assert_ne!(again.call_id(), invite.call_id(), "a new INVITE");
     sim.send(caller.addr, caller.in_dialog("BYE", None));
@@ -729,8 +733,8 @@ fn after_a_ring_timeout_the_next_ready_seat_is_offered() {
     let next = sim.request_to(second.addr, "INVITE");
     assert_eq!(
         sim.media(),
-        ["close 1'", "open 1'"],
-        "a new port for the new offer"
+        Vec::<String>::new(),
+        "the new offer uses the same port"
     );
     assert_eq!(
         sim.desk_events(),
@@ -1213,7 +1217,7 @@ fn a_seat_removed_while_it_rings_is_cancelled_and_with_nobody_left_the_fallback_
     let without_a1001 = SEATS.split("[seats.a1002]").nth(1).unwrap();
     sim.load_seats(&format!("[seats.a1002]{without_a1001}"));
     cancelled(&mut sim, &phone, &invite);
-    assert_eq!(sim.media(), ["close 1'", "stop 1", "play 1 #2 [busy]"]);
+    assert_eq!(sim.media(), ["stop 1", "close 1'", "play 1 #2 [busy]"]);
     assert_eq!(
         sim.desk_events(),
         ["a1001 logged-out", "queue general left"]
@@ -1323,7 +1327,7 @@ fn a_caller_reaching_the_maximum_wait_while_a_seat_rings_cancels_it() {
     sim.advance(secs(5.0));
     cancelled(&mut sim, &phone, &invite);
     let media = sim.media();
-    assert_eq!(media[..2], ["close 1'", "stop 1"]);
+    assert_eq!(media[..2], ["stop 1", "close 1'"]);
     assert!(
         media[2].starts_with("play 1 #2 [queue/callback-offer"),
         "{media:?}"
@@ -1393,7 +1397,24 @@ fn a_seat_logging_out_while_its_phone_rings_is_cancelled() {
         .expect("logged out");
     assert_eq!(reply["state"], "logged-out");
     cancelled(&mut sim, &phone, &invite);
-    assert_eq!(sim.media(), ["close 1'"], "the caller waits on, with music");
+    assert_eq!(
+        sim.media(),
+        Vec::<String>::new(),
+        "the caller waits on, with music, and keeps the port toward the seats"
+    );
     assert_eq!(sim.desk_events(), ["a1001 logged-out"]);
     sim.assert_quiet();
+}
+
+#[test]
+fn a_phone_behind_nat_is_called_where_it_registered_from() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(12, "1001");
+    phone.private = Some("192.168.1.20:5060".parse().unwrap());
+    at_work(&mut sim, &mut phone, "a1001");
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    // Sent to the address the REGISTER came from, addressed to the Contact it registered.
+    let invite = sim.request_to(phone.addr, "INVITE");
+    assert_eq!(invite.uri.to_string(), "sip:1001@192.168.1.20:5060");
 }

@@ -10,6 +10,7 @@ use super::Switch;
 use crate::acd::SeatProfile;
 use crate::seats::SeatBook;
 use crate::sip::endpoint::ServerTxnId;
+use crate::sip::fields::Fields;
 use crate::sip::message::Request;
 use crate::sip::peer::Peer;
 
@@ -30,6 +31,13 @@ impl Switch {
             response.headers.push(name, value);
         }
         self.endpoint.respond(now, txn, response);
+        // Offers go back where the phone registered from: through its NAT, on its TCP
+        // connection. The Contact alone may be a private address.
+        if reply.status == 200 {
+            if let Some(Ok(contact)) = request.contact() {
+                self.phone_peers.insert(contact.uri.to_string(), source);
+            }
+        }
         if let Some(seat) = reply.seat {
             self.refresh_reachable(now, &seat);
         }
@@ -48,13 +56,29 @@ impl Switch {
 
     /// Registrations that ran out: those seats cannot be offered calls any more.
     pub(super) fn expire_registrations(&mut self, now: Instant) {
-        for username in self.registrations.expire(now) {
+        let expired = self.registrations.expire(now);
+        if !expired.is_empty() {
+            self.forget_unregistered_phones(now);
+        }
+        for username in expired {
             let id = self.seat_book.by_username(&username).map(|s| s.id.clone());
             if let Some(id) = id {
                 info!(seat = %id, "registration expired");
                 self.refresh_reachable(now, &id);
             }
         }
+    }
+
+    /// Drops the sources of phone contacts no longer registered.
+    fn forget_unregistered_phones(&mut self, now: Instant) {
+        let registered: std::collections::HashSet<String> = self
+            .seat_book
+            .seats
+            .iter()
+            .flat_map(|s| self.registrations.contacts(&s.username, now))
+            .map(|uri| uri.to_string())
+            .collect();
+        self.phone_peers.retain(|uri, _| registered.contains(uri));
     }
 
     /// Takes a new version of the seat book: seats are added, changed and removed in the ACD
@@ -80,6 +104,7 @@ impl Switch {
                 .collect(),
         );
         self.seat_book = book;
+        self.forget_unregistered_phones(now);
         let ids: Vec<String> = self.seat_book.seats.iter().map(|s| s.id.clone()).collect();
         for id in ids {
             self.refresh_reachable(now, &id);

@@ -191,6 +191,7 @@ impl Switch {
                     .push_back(MediaCommand::StopPlay { leg: call.leg });
             }
         }
+        self.close_idle_seat_side(id);
     }
 
     /// Rings `seat`'s registered phones for call `id`.
@@ -199,20 +200,22 @@ impl Switch {
             // The caller is gone already: the ACD hears of it from the caller's side.
             return;
         };
-        let side = call
-            .seats
-            .get_or_insert_with(|| SeatSide::opening(call.leg.partner()));
+        if call.seats.is_none() {
+            // One port toward the seats for as long as the caller waits: offers come and go
+            // on it, and no late `Opened` of an earlier port can mix with a later one.
+            let leg = call.leg.partner();
+            call.seats = Some(SeatSide::opening(leg));
+            self.media.push_back(MediaCommand::Open { leg });
+        }
+        let Some(side) = self.calls.get_mut(&id).and_then(|c| c.seats.as_mut()) else {
+            return;
+        };
         side.offers.push(Offer {
             seat,
             branches: Vec::new(),
         });
-        match side.media {
-            SeatMedia::Opening if side.offers.len() == 1 && side.link.is_none() => {
-                let leg = side.leg;
-                self.media.push_back(MediaCommand::Open { leg });
-            }
-            SeatMedia::Opening => {}
-            SeatMedia::Open => self.send_offer(now, id, seat),
+        if side.media == SeatMedia::Open {
+            self.send_offer(now, id, seat);
         }
     }
 
@@ -254,14 +257,17 @@ impl Switch {
             .by_id(&seat_name)
             .map(|s| s.username.clone())
             .unwrap_or_default();
-        let contacts: Vec<(Uri, SocketAddr)> = self
+        let contacts: Vec<(Uri, Peer)> = self
             .registrations
             .contacts(&username, now)
             .into_iter()
             .filter_map(|uri| {
+                if let Some(peer) = self.phone_peers.get(&uri.to_string()) {
+                    return Some((uri, *peer));
+                }
                 let ip: IpAddr = uri.host.trim_matches(['[', ']']).parse().ok()?;
                 let addr = SocketAddr::new(ip, uri.port.unwrap_or(5060));
-                Some((uri, addr))
+                Some((uri, Peer::udp(addr)))
             })
             .collect();
         let contact = self.config.contact.clone();
@@ -322,7 +328,7 @@ impl Switch {
             );
             h.push(HeaderName::Allow, super::ALLOW);
             h.push(HeaderName::ContentType, "application/sdp");
-            invites.push((invite, Peer::udp(addr)));
+            invites.push((invite, addr));
         }
         for (invite, peer) in invites {
             if let Some(txn) = self.endpoint.send_request(now, invite.clone(), peer) {
@@ -383,10 +389,11 @@ impl Switch {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let idle = call
-            .seats
-            .as_ref()
-            .is_some_and(|s| s.offers.is_empty() && s.link.is_none());
+        let idle = call.waiting.is_none()
+            && call
+                .seats
+                .as_ref()
+                .is_some_and(|s| s.offers.is_empty() && s.link.is_none());
         if idle {
             if let Some(side) = call.seats.take() {
                 self.media.push_back(MediaCommand::Close { leg: side.leg });
