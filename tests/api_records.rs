@@ -4,7 +4,7 @@
 #[path = "support/record_fixtures.rs"]
 mod record_fixtures;
 
-use record_fixtures::{at, record};
+use record_fixtures::{at, record, visit};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -36,6 +36,16 @@ fn write_store(dir: &Path) -> PathBuf {
     a.wait_s = 20.0;
     a.talk_s = 100.0;
     a.survey = Some(5);
+    a.queues.push(visit(
+        "general",
+        "2025-03-01T01:00:10Z",
+        Some(("2025-03-01T01:00:20Z", "answered")),
+        &[(
+            "a1001",
+            "2025-03-01T01:00:10Z",
+            Some(("2025-03-01T01:00:20Z", "answered")),
+        )],
+    ));
     // Abandoned in the queue; survey 2; callback.
     let mut b = record(
         "b",
@@ -50,6 +60,24 @@ fn write_store(dir: &Path) -> PathBuf {
         number: "13800000002".to_owned(),
         requested: at("2025-03-01T02:00:30Z"),
     });
+    // a1001 lets it ring out; the caller hangs up 35 s after queueing while a1002 rings.
+    b.queues.push(visit(
+        "general",
+        "2025-03-01T02:00:10Z",
+        Some(("2025-03-01T02:00:45Z", "abandoned")),
+        &[
+            (
+                "a1001",
+                "2025-03-01T02:00:10Z",
+                Some(("2025-03-01T02:00:30Z", "no-answer")),
+            ),
+            (
+                "a1002",
+                "2025-03-01T02:00:30Z",
+                Some(("2025-03-01T02:00:45Z", "caller-gone")),
+            ),
+        ],
+    ));
     // Answered 30 s after queueing, ended by the seat.
     let mut c = record(
         "c",
@@ -61,6 +89,24 @@ fn write_store(dir: &Path) -> PathBuf {
     c.times.person_answered = Some(at("2025-03-01T03:00:40Z"));
     c.wait_s = 40.0;
     c.talk_s = 60.0;
+    // a1001 declines, a1002 answers.
+    c.queues.push(visit(
+        "general",
+        "2025-03-01T03:00:10Z",
+        Some(("2025-03-01T03:00:40Z", "answered")),
+        &[
+            (
+                "a1001",
+                "2025-03-01T03:00:10Z",
+                Some(("2025-03-01T03:00:12Z", "declined")),
+            ),
+            (
+                "a1002",
+                "2025-03-01T03:00:12Z",
+                Some(("2025-03-01T03:00:40Z", "answered")),
+            ),
+        ],
+    ));
     // Still running, the next local day.
     let d = record("d", "13900000004", "2025-03-02T01:00:00Z", None);
     // Refused, no hotline; 01:00 local on 1 March (the previous day in UTC).
@@ -252,6 +298,9 @@ fn api_serves_records_and_figures_behind_the_token() {
         ("/records?limit=1&limit=2", "limit"),
         ("/figures?number=13800000001", "number"),
         ("/figures?since=soon", "since"),
+        ("/figures?by=agent", "by"),
+        ("/figures?by=seat&by=queue", "by"),
+        ("/records?by=seat", "by"),
     ] {
         let (status, body) = server.get(path);
         assert_eq!(status, 400, "{path}");
@@ -300,6 +349,40 @@ fn api_serves_records_and_figures_behind_the_token() {
     let (_, only) = server.get("/figures?hotline=12345&since=2025-03-02");
     assert_eq!(only.as_array().expect("array").len(), 1);
     assert_eq!(only[0]["day"], "2025-03-02");
+    let (_, by_hotline) = server.get("/figures?by=hotline");
+    assert_eq!(by_hotline, all, "per hotline is the default");
+
+    // Per seat: a1001 answered a in 10 s, let b ring out, declined c; a1002 answered c.
+    let (status, body) = server.get("/figures?by=seat&since=2025-03-01&until=2025-03-01");
+    assert_eq!(status, 200, "{body}");
+    let expected = serde_json::json!([
+        {
+            "day": "2025-03-01", "seat": "a1001", "offered": 3, "answered": 1, "no_answer": 1,
+            "declined": 1, "answered_within_15s": 1, "average_wait_s": 20.0,
+            "average_talk_s": 100.0, "satisfaction_rate": 1.0
+        },
+        {
+            "day": "2025-03-01", "seat": "a1002", "offered": 2, "answered": 1, "no_answer": 0,
+            "declined": 0, "answered_within_15s": 0, "average_wait_s": 40.0,
+            "average_talk_s": 60.0, "satisfaction_rate": null
+        }
+    ]);
+    assert_eq!(body, expected);
+
+    // Per queue: a and c answered after 10 s and 30 s, b gone after 35 s.
+    let (status, body) = server.get("/figures?by=queue&hotline=12345");
+    assert_eq!(status, 200, "{body}");
+    let expected = serde_json::json!([{
+        "day": "2025-03-01", "queue": "general", "offered": 3, "answered": 2, "abandoned": 1,
+        "answered_within_15s": 1, "connection_rate": 2.0 / 3.0, "average_wait_s": 20.0,
+        "longest_wait_s": 35.0
+    }]);
+    assert_eq!(body, expected);
+    assert_eq!(
+        server.get("/figures?by=queue&hotline="),
+        (200, serde_json::json!([])),
+        "the calls to no hotline were never queued"
+    );
 
     server.stop();
 }
@@ -324,6 +407,7 @@ fn missing_store_gives_empty_answers() {
         server.get("/figures?since=2025-03-01"),
         (200, serde_json::json!([]))
     );
+    assert_eq!(server.get("/figures?by=seat"), (200, serde_json::json!([])));
     assert_eq!(server.get("/records/a").0, 404);
     assert!(
         !dir.path().join("not-yet").exists(),

@@ -10,13 +10,13 @@ mod support;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use support::sipp::{
     calls_ended, keys_scenario, press, wait_for_log, write_scenario, CallEnded, Sipp,
 };
-use support::Engine;
+use support::{hotline_reload as reload, Engine};
 
 /// Calls held in the menu while the dialplans are reloaded.
 const CALLS: u64 = 50;
@@ -86,44 +86,6 @@ fn position(text: &str, needle: &str) -> (usize, usize) {
     let line = text[..at].matches('\n').count() + 1;
     let column = at - text[..at].rfind('\n').map_or(0, |nl| nl + 1) + 1;
     (line, column)
-}
-
-/// Runs a command, bounded by `within` (killed after it).
-fn run_bounded(command: &mut Command, within: Duration) -> Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start command");
-    let deadline = Instant::now() + within;
-    while child.try_wait().expect("command status").is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("command output");
-            panic!(
-                "{command:?} did not finish in {within:?}: {}",
-                String::from_utf8_lossy(&output.stdout)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("command output")
-}
-
-/// `hotline reload --config <the engine's config>`: exit status and stdout.
-fn reload(engine: &Engine) -> (Option<i32>, String) {
-    let output = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_hotline"))
-            .arg("reload")
-            .arg("--config")
-            .arg(engine.dir().join("hotline.toml")),
-        Duration::from_secs(20),
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.trim().is_empty(), "hotline reload stderr: {stderr}");
-    (output.status.code(), stdout)
 }
 
 /// The engine's log as plain lines (colour codes removed).

@@ -3,7 +3,7 @@
 #[path = "support/record_fixtures.rs"]
 mod record_fixtures;
 
-use record_fixtures::{at, record};
+use record_fixtures::{at, record, visit};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -25,6 +25,24 @@ fn records() -> Vec<CallRecord> {
     a.talk_s = 100.0;
     a.survey = Some(5);
     a.tags.insert("topic".to_owned(), "噪音".to_owned());
+    // a1002 lets it ring out, a1001 answers.
+    a.queues.push(visit(
+        "general",
+        "2025-03-01T01:00:10Z",
+        Some(("2025-03-01T01:00:20Z", "answered")),
+        &[
+            (
+                "a1002",
+                "2025-03-01T01:00:10Z",
+                Some(("2025-03-01T01:00:16Z", "no-answer")),
+            ),
+            (
+                "a1001",
+                "2025-03-01T01:00:16Z",
+                Some(("2025-03-01T01:00:20Z", "answered")),
+            ),
+        ],
+    ));
     // Abandoned in the queue, asked for a callback.
     let mut b = record(
         "bbbbbbbb-0000-4000-8000-000000000002",
@@ -38,6 +56,24 @@ fn records() -> Vec<CallRecord> {
         number: "13800000002".to_owned(),
         requested: at("2025-03-01T02:00:30Z"),
     });
+    // a1001 declines, the caller hangs up 35 s after queueing while a1002 rings.
+    b.queues.push(visit(
+        "general",
+        "2025-03-01T02:00:10Z",
+        Some(("2025-03-01T02:00:45Z", "abandoned")),
+        &[
+            (
+                "a1001",
+                "2025-03-01T02:00:10Z",
+                Some(("2025-03-01T02:00:30Z", "declined")),
+            ),
+            (
+                "a1002",
+                "2025-03-01T02:00:30Z",
+                Some(("2025-03-01T02:00:45Z", "caller-gone")),
+            ),
+        ],
+    ));
     // Refused: no hotline; a tag with a comma and a quote.
     let mut d = record(
         "dddddddd-0000-4000-8000-000000000004",
@@ -54,13 +90,20 @@ fn records() -> Vec<CallRecord> {
         sip_status: Some(404),
     });
     d.tags.insert("note".to_owned(), "a,\"b\"".to_owned());
-    // Still running (a progress row), on the next local day.
-    let c = record(
+    // Still running (a progress row), on the next local day: a1001's phone rings.
+    let mut c = record(
         "cccccccc-0000-4000-8000-000000000003",
         "13800000001",
         "2025-03-02T01:00:00Z",
         None,
     );
+    c.times.queued = Some(at("2025-03-02T01:00:05Z"));
+    c.queues.push(visit(
+        "legal",
+        "2025-03-02T01:00:05Z",
+        None,
+        &[("a1001", "2025-03-02T01:00:05Z", None)],
+    ));
     vec![a, b, d, c]
 }
 
@@ -305,6 +348,153 @@ fn figures_in_each_format() {
 }
 
 #[test]
+fn figures_per_seat_in_each_format() {
+    let fixture = fixture();
+    let text = ok(&fixture, &["--figures", "--by", "seat", "--format", "csv"]);
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(
+        lines,
+        [
+            "day,seat,offered,answered,no_answer,declined,answered_within_15s,average_wait_s,\
+             average_talk_s,satisfaction_rate",
+            "2025-03-01,a1001,2,1,0,1,1,20.000,100.000,1.0000",
+            "2025-03-01,a1002,2,0,1,0,0,0.000,0.000,",
+            "2025-03-02,a1001,1,0,0,0,0,0.000,0.000,",
+        ]
+    );
+
+    let text = ok(
+        &fixture,
+        &["--figures", "--by", "seat", "--until", "2025-03-01"],
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let header = lines[0];
+    for name in [
+        "day",
+        "seat",
+        "offered",
+        "answered",
+        "no_answer",
+        "declined",
+        "within_15s",
+        "avg_wait",
+        "avg_talk",
+        "satisfaction",
+    ] {
+        assert!(header.split_whitespace().any(|h| h == name), "{header}");
+    }
+    assert!(
+        !header.contains("callbacks"),
+        "no callbacks per seat: {header}"
+    );
+    let (a1001, a1002) = (lines[1], lines[2]);
+    assert!(a1001.starts_with("2025-03-01  a1001"), "{text}");
+    assert_eq!(column(a1001, "20.0s"), column(header, "avg_wait"));
+    assert_eq!(column(a1001, "100.0s"), column(header, "avg_talk"));
+    assert_eq!(column(a1001, "100.0%"), column(header, "satisfaction"));
+    let satisfaction = column(header, "satisfaction");
+    assert_eq!(a1002.chars().nth(satisfaction), Some('-'), "{text}");
+
+    let text = ok(
+        &fixture,
+        &[
+            "--figures",
+            "--by",
+            "seat",
+            "--format",
+            "json",
+            "--since",
+            "2025-03-02",
+        ],
+    );
+    let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        value,
+        serde_json::json!([{
+            "day": "2025-03-02",
+            "seat": "a1001",
+            "offered": 1,
+            "answered": 0,
+            "no_answer": 0,
+            "declined": 0,
+            "answered_within_15s": 0,
+            "average_wait_s": 0.0,
+            "average_talk_s": 0.0,
+            "satisfaction_rate": null
+        }])
+    );
+
+    assert_eq!(
+        ok(
+            &fixture,
+            &["--figures", "--by", "seat", "--hotline", "99999"]
+        ),
+        "no calls were offered to a seat in this period\n"
+    );
+}
+
+#[test]
+fn figures_per_queue_in_each_format() {
+    let fixture = fixture();
+    let text = ok(&fixture, &["--figures", "--by", "queue", "--format", "csv"]);
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(
+        lines,
+        [
+            "day,queue,offered,answered,abandoned,answered_within_15s,connection_rate,\
+             average_wait_s,longest_wait_s",
+            "2025-03-01,general,2,1,1,1,0.5000,10.000,35.000",
+            "2025-03-02,legal,1,0,0,0,0.0000,0.000,0.000",
+        ]
+    );
+
+    let text = ok(
+        &fixture,
+        &["--figures", "--by", "queue", "--hotline", "12345"],
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let header = lines[0];
+    let general = lines[1];
+    assert!(general.starts_with("2025-03-01  general"), "{text}");
+    assert_eq!(column(general, "50.0%"), column(header, "connection"));
+    assert_eq!(column(general, "10.0s"), column(header, "avg_wait"));
+    assert_eq!(column(general, "35.0s"), column(header, "longest_wait"));
+
+    let text = ok(
+        &fixture,
+        &["--figures", "--by", "queue", "--format", "json"],
+    );
+    let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(value[0]["queue"], "general");
+    assert_eq!(value[0]["abandoned"], 1);
+    assert_eq!(value[1]["queue"], "legal");
+
+    // At -12:00 the first day's calls move back a day; the next day's stay apart.
+    let text = ok(
+        &fixture,
+        &[
+            "--figures",
+            "--by",
+            "queue",
+            "--format",
+            "csv",
+            "--utc-offset",
+            "-12:00",
+        ],
+    );
+    assert!(text.contains("\r\n2025-02-28,general,2,1,1,"), "{text}");
+    assert!(text.contains("\r\n2025-03-01,legal,1,0,"), "{text}");
+
+    assert_eq!(
+        ok(&fixture, &["--figures", "--by", "hotline"]),
+        ok(&fixture, &["--figures"]),
+        "per hotline is the default"
+    );
+}
+
+#[test]
 fn errors_name_the_problem() {
     let fixture = fixture();
     let output = run(&fixture.config, &["--since", "yesterday"]);
@@ -323,6 +513,19 @@ fn errors_name_the_problem() {
 
     let output = run(&fixture.config, &["--utc-offset", "8"]);
     assert!(!output.status.success());
+
+    let output = run(&fixture.config, &["--by", "seat"]);
+    assert!(!output.status.success(), "--by needs --figures");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--figures"), "{stderr}");
+
+    let output = run(&fixture.config, &["--figures", "--by", "agent"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("agent") && stderr.contains("seat") && stderr.contains("queue"),
+        "{stderr}"
+    );
 
     // A data directory without a store.
     let dir = tempfile::tempdir().expect("temp dir");

@@ -16,7 +16,7 @@ use support::records::records;
 use support::rtp::{Heard, RtpPeer};
 use support::seats::{desk_get, log_in_all, phones, register, seats_config, write_seats, TestSeat};
 use support::sipp::{calls_ended, write_scenario, Sipp};
-use support::{free_port, Engine};
+use support::{free_port, hotline_reload, Engine};
 
 /// The seats test dialplan: 12345 straight to the `general` queue.
 fn dialplans() -> std::path::PathBuf {
@@ -331,4 +331,59 @@ fn fifty_seats_serve_two_hundred_callers_arriving_over_a_minute() {
     println!(
         "{CALLERS} callers, {SEATS} seats: average wait {engine_mean:.2} s (SIPp {sipp_mean:.2} s), longest {engine_max:.2} s (SIPp {sipp_max:.2} s)"
     );
+}
+
+#[test]
+fn reloading_the_seats_file_adds_and_removes_seats_and_refuses_a_broken_one() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let first = TestSeat::new(2301, 5);
+    let (engine, api, phone_port) =
+        engine_with_seats(scratch.path(), std::slice::from_ref(&first), "");
+    let seats_file = scratch.path().join("seats.toml");
+
+    // A broken file: refused with where and what, and the running seats stay.
+    let good = fs::read_to_string(&seats_file).expect("seats file");
+    fs::write(&seats_file, good.replace("general = 5", "general = 9")).expect("broken file");
+    let (code, out) = hotline_reload(&engine);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("refused"), "{out}");
+    let at = format!("{}:6:22: error:", seats_file.display());
+    assert!(out.contains(&at), "names the place: {out}");
+    let (_, seats) = desk_get(api, "/seats");
+    assert!(seats.contains(r#""id":"s2301""#), "{seats}");
+
+    // The first seat removed, a second added: the second registers, the first cannot.
+    let second = TestSeat::new(2302, 4);
+    write_seats(scratch.path(), std::slice::from_ref(&second));
+    let (code, out) = hotline_reload(&engine);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("1 seats loaded"), "{out}");
+    register(
+        engine.sip,
+        scratch.path(),
+        std::slice::from_ref(&second),
+        phone_port,
+    )
+    .assert_all_succeeded(1);
+    let xml = fs::read_to_string(support::sipp::scenario("seat_register.xml"))
+        .expect("scenario")
+        .replace(r#"<recv response="200"/>"#, r#"<recv response="401"/>"#);
+    let file = write_scenario(scratch.path(), "removed.xml", &xml);
+    let csv = scratch.path().join("removed.csv");
+    fs::write(
+        &csv,
+        format!(
+            "SEQUENTIAL\n{0};[authentication username={0} password={1}];\n",
+            first.username, first.password
+        ),
+    )
+    .expect("injection file");
+    Sipp::new(&file, engine.sip)
+        .args(&["-inf", &csv.display().to_string()])
+        .set("phone_port", &phone_port.to_string())
+        .run_in(scratch.path())
+        .assert_all_succeeded(1);
+    let (_, seats) = desk_get(api, "/seats");
+    assert!(!seats.contains(r#""id":"s2301""#), "{seats}");
+    assert!(seats.contains(r#""id":"s2302""#), "{seats}");
 }

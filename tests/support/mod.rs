@@ -13,7 +13,7 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
@@ -333,4 +333,42 @@ impl RawSip {
 /// The status code of a response.
 pub fn status_of(response: &str) -> Option<u16> {
     response.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()
+}
+
+/// Runs a command, bounded by `within` (killed after it).
+pub fn run_bounded(command: &mut Command, within: Duration) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start command");
+    let deadline = Instant::now() + within;
+    while child.try_wait().expect("command status").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("command output");
+            panic!(
+                "{command:?} did not finish in {within:?}: {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("command output")
+}
+
+/// `hotline reload --config <the engine's config>`: exit status and stdout.
+pub fn hotline_reload(engine: &Engine) -> (Option<i32>, String) {
+    let output = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .arg("reload")
+            .arg("--config")
+            .arg(engine.dir().join("hotline.toml")),
+        Duration::from_secs(20),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.trim().is_empty(), "hotline reload stderr: {stderr}");
+    (output.status.code(), stdout)
 }

@@ -1,7 +1,7 @@
 //! Call records made by hand for the store, CLI and API tests.
 
 use chrono::{DateTime, Duration, Utc};
-use hotline::tickets::record::{CallEnd, CallRecord, Party};
+use hotline::tickets::record::{CallEnd, CallRecord, Party, QueueVisit, SeatOffer};
 
 /// An instant from RFC 3339.
 pub fn at(text: &str) -> DateTime<Utc> {
@@ -34,4 +34,36 @@ pub fn record(id: &str, caller: &str, arrived: &str, end: Option<(&str, &str)>) 
         });
     }
     record
+}
+
+/// A visit to `queue` entered `entered`, left with `left` (time, outcome) or still waiting
+/// (`None`); answered by the seat of the offer whose outcome is `answered`, if any. `offers`
+/// are (seat, offered, `Some((ended, outcome))` or `None` while ringing), in order.
+pub fn visit(
+    queue: &str,
+    entered: &str,
+    left: Option<(&str, &str)>,
+    offers: &[(&str, &str, Option<(&str, &str)>)],
+) -> QueueVisit {
+    let offers: Vec<SeatOffer> = offers
+        .iter()
+        .map(|(seat, offered, end)| SeatOffer {
+            seat: (*seat).to_owned(),
+            offered: at(offered),
+            ended: end.map(|(ended, _)| at(ended)),
+            outcome: end.map(|(_, outcome)| outcome.to_owned()),
+        })
+        .collect();
+    QueueVisit {
+        queue: queue.to_owned(),
+        priority: 0,
+        entered: at(entered),
+        left: left.map(|(left, _)| at(left)),
+        outcome: left.map(|(_, outcome)| outcome.to_owned()),
+        seat: offers
+            .iter()
+            .find(|o| o.outcome.as_deref() == Some("answered"))
+            .map(|o| o.seat.clone()),
+        offers,
+    }
 }
