@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hotline::config::Config;
 use hotline::dialplan::{load, simulate, Plan, Severity};
+use hotline::tickets::figures::{self, FiguresBy};
 use hotline::tickets::query::{self, Format, RecordFilter};
 use hotline::tickets::store::{self, Store, StoreError};
 use tracing_subscriber::EnvFilter;
@@ -90,9 +91,12 @@ struct RecordsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// Print the assessment figures per local day and hotline instead of records.
+    /// Print the assessment figures per local day and hotline (or `--by`) instead of records.
     #[arg(long)]
     figures: bool,
+    /// Group the figures per local day and hotline (the default), seat or queue.
+    #[arg(long, value_enum, value_name = "GROUP", requires = "figures")]
+    by: Option<FiguresBy>,
     /// UTC offset of the local times read and shown (and of the figures' days).
     #[arg(long, value_name = "OFFSET", default_value = "+08:00", allow_hyphen_values = true,
           value_parser = query::parse_utc_offset)]
@@ -155,13 +159,11 @@ fn records_output(args: &RecordsArgs) -> Result<String, String> {
     let store = Store::open_read_only(&path).map_err(|e| format!("hotline records: {e}"))?;
     let failed = |e: StoreError| format!("hotline records: {e}");
     let rendered = if args.figures {
-        let mut figures = store
-            .figures(since, until, args.utc_offset)
+        let by = args.by.unwrap_or_default();
+        let figures = store
+            .figures_by(by, since, until, args.hotline.as_deref(), args.utc_offset)
             .map_err(failed)?;
-        if let Some(hotline) = &args.hotline {
-            figures.retain(|f| &f.hotline == hotline);
-        }
-        query::render_figures(&figures, args.format)
+        figures::render_figure_table(&figures, args.format)
     } else {
         let filter = RecordFilter {
             since,

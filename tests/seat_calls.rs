@@ -48,9 +48,14 @@ fn tone(hz: f64, n: usize) -> Vec<i16> {
 fn power_at(codes: &[u8], hz: f64) -> f64 {
     let mut samples = vec![0i16; codes.len()];
     Codec::Pcma.decode(codes, &mut samples);
+    power_in(&samples, hz)
+}
+
+/// Signal power at `hz` (Goertzel) in `samples`.
+fn power_in(samples: &[i16], hz: f64) -> f64 {
     let k = 2.0 * (std::f64::consts::TAU * hz / 8000.0).cos();
     let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in &samples {
+    for &x in samples {
         let s0 = f64::from(x) + k * s1 - s2;
         s2 = s1;
         s1 = s0;
@@ -125,8 +130,22 @@ fn a_seat_phone_takes_the_call_and_caller_and_seat_hear_each_other() {
         "talked about 3 s: {}",
         records[0].talk_s
     );
+    // The recording: the caller on the left, the seat on the right.
     let recording = &records[0].recordings[0];
     assert_eq!(recording.status, "ok", "{recording:?}");
+    let wav = engine.dir().join("var").join(&recording.path);
+    let mut reader = hound::WavReader::open(&wav).expect("the recording");
+    let samples: Vec<i16> = reader.samples::<i16>().map(|s| s.unwrap_or(0)).collect();
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    assert!(
+        power_in(&left, 440.0) > 20.0 * power_in(&left, 1000.0),
+        "the caller is on the left"
+    );
+    assert!(
+        power_in(&right, 1000.0) > 20.0 * power_in(&right, 440.0),
+        "the seat is on the right"
+    );
 }
 
 #[test]

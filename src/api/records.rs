@@ -11,6 +11,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 
 use super::{error, ApiConfig};
+use crate::tickets::figures::{figure_table, FiguresBy};
 use crate::tickets::query::{parse_local_time, RecordFilter};
 use crate::tickets::store::{Store, StoreError};
 
@@ -32,6 +33,8 @@ struct Parsed {
     hotline: Option<String>,
     /// `limit`.
     limit: usize,
+    /// `by`.
+    by: FiguresBy,
 }
 
 /// Parse `params`, refusing unknown or repeated parameters and bad values with a message
@@ -44,6 +47,7 @@ fn parse(params: Params, allowed: &[&str], utc_offset_s: i32) -> Result<Parsed, 
         number: None,
         hotline: None,
         limit: DEFAULT_LIMIT,
+        by: FiguresBy::default(),
     };
     let mut seen: Vec<&str> = Vec::new();
     for (name, value) in &pairs {
@@ -65,6 +69,7 @@ fn parse(params: Params, allowed: &[&str], utc_offset_s: i32) -> Result<Parsed, 
             "until" => parsed.until = Some(time(true)?),
             "number" => parsed.number = Some(value.clone()),
             "hotline" => parsed.hotline = Some(value.clone()),
+            "by" => parsed.by = value.parse().map_err(|e| format!("by: {e}"))?,
             "limit" => {
                 parsed.limit = value.trim().parse().map_err(|_| {
                     format!("limit: `{value}` is not a count (0 returns every record)")
@@ -140,22 +145,17 @@ pub(super) async fn one(State(config): State<Arc<ApiConfig>>, Path(id): Path<Str
     }
 }
 
-/// `GET /figures`: the assessment figures per local day and hotline.
+/// `GET /figures`: the assessment figures per local day and hotline, seat or queue (`by`).
 pub(super) async fn figures(State(config): State<Arc<ApiConfig>>, params: Params) -> Response {
     let offset = config.utc_offset_s;
-    let p = match parse(params, &["since", "until", "hotline"], offset) {
+    let p = match parse(params, &["since", "until", "hotline", "by"], offset) {
         Ok(p) => p,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    let (since, until, hotline) = (p.since, p.until, p.hotline);
-    let query = move |store: &Store| {
-        let mut figures = store.figures(since, until, offset)?;
-        if let Some(hotline) = &hotline {
-            figures.retain(|f| &f.hotline == hotline);
-        }
-        Ok(figures)
-    };
-    match with_store(&config, Vec::new(), query).await {
+    let (since, until, hotline, by) = (p.since, p.until, p.hotline, p.by);
+    let query = move |store: &Store| store.figures_by(by, since, until, hotline.as_deref(), offset);
+    let missing = figure_table(&[], by, offset);
+    match with_store(&config, missing, query).await {
         Ok(figures) => Json(figures).into_response(),
         Err(response) => response,
     }

@@ -1418,3 +1418,47 @@ fn a_phone_behind_nat_is_called_where_it_registered_from() {
     let invite = sim.request_to(phone.addr, "INVITE");
     assert_eq!(invite.uri.to_string(), "sip:1001@192.168.1.20:5060");
 }
+
+/// The centre on `plan_text` with recordings on, into `/var/rec`.
+fn recording_centre(plan_text: &str) -> Sim {
+    let mut config = config();
+    config.recordings = Some("/var/rec".into());
+    let mut sim = Sim::with_plan(config, plan(&[("12345.toml", plan_text)]));
+    sim.load_seats(SEATS);
+    sim
+}
+
+/// What the media plane is told when the seat picks up, on `plan_text`.
+fn bridged_with(mut sim: Sim) -> Vec<String> {
+    let mut phone = SeatPhone::new(11, "1001");
+    at_work(&mut sim, &mut phone, "a1001");
+    let mut caller = Phone::new(7);
+    queued(&mut sim, &mut caller);
+    let invite = rings(&mut sim, &phone);
+    picks_up(&mut sim, &phone, &invite);
+    sim.media()
+}
+
+#[test]
+fn calls_are_recorded_unless_their_queue_says_not_to() {
+    let recorded = bridged_with(recording_centre(PLAN));
+    assert_eq!(recorded.len(), 4, "{recorded:?}");
+    assert!(
+        recorded[3].starts_with("record 1 /var/rec/"),
+        "the bridged call is recorded: {recorded:?}"
+    );
+    let quiet = PLAN.replace(
+        "announce_every_s = 0",
+        "announce_every_s = 0\nrecord = false",
+    );
+    let unrecorded = bridged_with(recording_centre(&quiet));
+    assert_eq!(
+        unrecorded,
+        [
+            "stream 1' Pcma/8 to 203.0.113.11:42000 te=Some(101) send recv",
+            "stop 1",
+            "bridge 1 1'",
+        ],
+        "record = false: no recording"
+    );
+}

@@ -2,6 +2,7 @@
 //! call path and exported to the ticket system (`docs/call-records.md`).
 
 pub mod export;
+pub mod figures;
 pub mod migrations;
 pub mod query;
 pub mod record;

@@ -1,6 +1,6 @@
 //! Queries for people: listing records with filters (`hotline records`) and the assessment
 //! figures (监督考核) computed from the store per local day and hotline, and their rendering as
-//! a table, JSON or CSV.
+//! a table, JSON or CSV. The figures per seat and per queue are in [`super::figures`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -63,7 +63,7 @@ pub struct Figures {
 }
 
 /// Limit on how long after the hand-over an answer counts for `answered_within_15s`.
-const ANSWER_TARGET_MS: i64 = 15_000;
+pub(super) const ANSWER_TARGET_MS: i64 = 15_000;
 
 impl Store {
     /// The records matching `filter`, newest (by arrival) first.
@@ -149,7 +149,7 @@ fn handed_on(record: &CallRecord) -> Timestamp {
 }
 
 /// The local day of `at` at `utc_offset_s`.
-fn local_day(at: Timestamp, utc_offset_s: i32) -> NaiveDate {
+pub(super) fn local_day(at: Timestamp, utc_offset_s: i32) -> NaiveDate {
     (at.naive_utc() + Duration::seconds(i64::from(utc_offset_s))).date()
 }
 
@@ -476,7 +476,7 @@ pub fn render_figures(figures: &[Figures], format: Format) -> Result<String, ser
 }
 
 /// Pretty JSON with a final newline.
-fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
+pub(super) fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
     let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');
     Ok(text)
@@ -532,7 +532,7 @@ pub fn display_width(text: &str) -> usize {
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
-fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+pub(super) fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     let mut lines: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
     lines.extend(rows);
     let mut widths = vec![0; header.len()];
@@ -570,7 +570,7 @@ fn csv_field(field: &str) -> String {
 }
 
 /// CSV with a header line; lines end with CRLF as RFC 4180 says.
-fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+pub(super) fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     let mut out = header.join(",");
     out.push_str("\r\n");
     for row in rows {

@@ -36,14 +36,18 @@ pub fn record(id: &str, caller: &str, arrived: &str, end: Option<(&str, &str)>) 
     record
 }
 
+/// An offer: the seat, when its phone was called, and `Some((ended, outcome))` or `None`
+/// while it rings.
+pub type Offer<'a> = (&'a str, &'a str, Option<(&'a str, &'a str)>);
+
 /// A visit to `queue` entered `entered`, left with `left` (time, outcome) or still waiting
-/// (`None`); answered by the seat of the offer whose outcome is `answered`, if any. `offers`
-/// are (seat, offered, `Some((ended, outcome))` or `None` while ringing), in order.
+/// (`None`); answered by the seat of the offer whose outcome is `answered`, if any; `offers`
+/// in order.
 pub fn visit(
     queue: &str,
     entered: &str,
     left: Option<(&str, &str)>,
-    offers: &[(&str, &str, Option<(&str, &str)>)],
+    offers: &[Offer],
 ) -> QueueVisit {
     let offers: Vec<SeatOffer> = offers
         .iter()

@@ -1,6 +1,7 @@
 //! Seat phones registering (REGISTER with digest authentication), and the seat book's
 //! reloads: which seats exist and which of them a call can reach.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,9 +11,10 @@ use super::Switch;
 use crate::acd::SeatProfile;
 use crate::seats::SeatBook;
 use crate::sip::endpoint::ServerTxnId;
-use crate::sip::fields::Fields;
+use crate::sip::fields::{Fields, Transport};
 use crate::sip::message::Request;
 use crate::sip::peer::Peer;
+use crate::sip::uri::Uri;
 
 impl Switch {
     /// A REGISTER from a seat's phone.
@@ -31,11 +33,11 @@ impl Switch {
             response.headers.push(name, value);
         }
         self.endpoint.respond(now, txn, response);
-        // Offers go back where the phone registered from: through its NAT, on its TCP
-        // connection. The Contact alone may be a private address.
         if reply.status == 200 {
             if let Some(Ok(contact)) = request.contact() {
-                self.phone_peers.insert(contact.uri.to_string(), source);
+                if behind_nat_or_tcp(&contact.uri, source) {
+                    self.phone_peers.insert(contact.uri.to_string(), source);
+                }
             }
         }
         if let Some(seat) = reply.seat {
@@ -111,4 +113,19 @@ impl Switch {
         }
         self.run_acd(now);
     }
+}
+
+/// Whether offers to a phone must go back where its REGISTER came from rather than to its
+/// Contact: over the TCP connection it registered on, or through its NAT (a private Contact
+/// address that is not the source). Otherwise the Contact is used, which also allows a phone
+/// registered by a third party.
+fn behind_nat_or_tcp(contact: &Uri, source: Peer) -> bool {
+    if source.transport != Transport::Udp {
+        return true;
+    }
+    let Ok(IpAddr::V4(ip)) = contact.host.parse::<IpAddr>() else {
+        return false;
+    };
+    let shared = ip.octets()[0] == 100 && (ip.octets()[1] & 0xC0) == 64;
+    (ip.is_private() || shared) && IpAddr::V4(ip) != source.addr.ip()
 }
