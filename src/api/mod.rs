@@ -4,7 +4,8 @@
 //! `hotline records`, for the admin token only:
 //! - `GET /records?since=&until=&number=&hotline=&limit=` → array of call records, newest first
 //! - `GET /records/{id}` → one call record, or 404
-//! - `GET /figures?since=&until=&hotline=` → array of figures per local day and hotline
+//! - `GET /figures?since=&until=&hotline=&by=hotline|seat|queue` → array of figures per local day
+//!   and hotline (or seat, or queue)
 //! - `GET /health` → `{"ok": true}`
 //!
 //! The agent desktops and supervisors, with the admin token or a seat's token (which the switch
