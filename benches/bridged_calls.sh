@@ -19,18 +19,21 @@
 #     engine's BYE; SIPp callers (benches/sipp/uac_caller_hold.xml) dial at BRIDGE_RATE/s, at most
 #     BRIDGE_CALLS, each hanging up after BRIDGE_HOLD_S;
 #  5. once every call is bridged (the driver's seat ports all receive from the engine) and
-#     BRIDGE_SETTLE_S passed, tshark captures on lo for BRIDGE_CAPTURE_S: only tagged packets
+#     BRIDGE_SETTLE_S passed, dumpcap captures on lo for BRIDGE_CAPTURE_S: only tagged packets
 #     of 1 in BRIDGE_SAMPLE streams (a BPF test on the tag, so a sampled packet and its relayed
 #     copy are both kept); bridge_rtp.py analyse pairs each packet that entered the engine with
 #     the copy it sent on the partner leg: lost inside the engine, added delay;
-#  6. CPU (engine, both SIPp, the driver, tshark) and RSS from /proc during the capture:
+#  6. CPU (engine, both SIPp, the driver, dumpcap; schedstat) and RSS from /proc during the capture:
 #     per call = (RSS with N bridged - RSS with the seats logged in and no call) / N.
 #
 # Environment:
 #   BRIDGE_CALLS=1000     concurrent bridged calls wanted
 #   BRIDGE_SEATS=         seats (default: BRIDGE_CALLS + 2 %)
 #   BRIDGE_RATE=50        calls per second offered while ramping up
-#   BRIDGE_HOLD_S=        how long a caller stays (default: ramp + settle + capture + 30 s)
+#   BRIDGE_HOLD_S=        how long a caller stays (default: ramp + settle + capture + 45 s, so
+#                         that all calls are still up 36 s after the last one was answered)
+#   BRIDGE_IDLE_WAIT_S=35 wait after the logins before the no-call RSS is read (the engine keeps
+#                         finished REGISTER transactions 32 s, and trims memory every 10 s)
 #   BRIDGE_SETTLE_S=5     wait after all calls are bridged before capturing
 #   BRIDGE_CAPTURE_S=10   capture length
 #   BRIDGE_SAMPLE=8       capture 1 in this many streams of each side (a power of 2)
@@ -49,7 +52,8 @@ SAMPLE=${BRIDGE_SAMPLE:-8}
 REG_RATE=${BRIDGE_REG_RATE:-200}
 RECORD=${BRIDGE_RECORD:-0}
 RAMP_S=$(((N + RATE - 1) / RATE))
-HOLD_S=${BRIDGE_HOLD_S:-$((RAMP_S + SETTLE_S + CAPTURE_S + 30))}
+HOLD_S=${BRIDGE_HOLD_S:-$((RAMP_S + SETTLE_S + CAPTURE_S + 45))}
+IDLE_WAIT_S=${BRIDGE_IDLE_WAIT_S:-35}
 ADMIN_TOKEN=bench-admin-token-0123456789abcdef
 
 # Port plan, below the ephemeral range (where bench_free_port's ports come from): engine RTP
@@ -62,7 +66,7 @@ CALLER_BASE=$((RTP_MAX + 501))
 SEAT_BASE=$((CALLER_BASE + N + 500))
 ephemeral_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
 
-bench_require sipp tshark python3 awk timeout getconf ss
+bench_require sipp dumpcap python3 awk timeout getconf ss
 [ $((SAMPLE & (SAMPLE - 1))) -eq 0 ] && [ "$SAMPLE" -ge 1 ] || bench_die "BRIDGE_SAMPLE must be a power of 2"
 [ "$SEATS" -ge "$N" ] || bench_die "BRIDGE_SEATS ($SEATS) must be at least BRIDGE_CALLS ($N)"
 [ $((SEAT_BASE + SEATS)) -lt "$ephemeral_lo" ] || bench_die "too many calls for the port plan (seat ports reach the ephemeral range $ephemeral_lo)"
@@ -177,7 +181,8 @@ EOF
 read -r login_ok login_s login_err <<<"$login_out"
 bench_log "logged in ready: $login_ok of $SEATS in $login_s s ${login_err:+errors: $login_err}"
 [ "${login_ok:-0}" -ge "$N" ] || bench_die "only ${login_ok:-0} seats logged in (need $N): $login_err"
-sleep 2
+bench_log "waiting $IDLE_WAIT_S s for the REGISTER transactions to expire"
+sleep "$IDLE_WAIT_S"
 idle_rss=$(rss_kb "$ENGINE_PID")
 idle_fds=$(fd_count "$ENGINE_PID")
 bench_log "seats logged in: engine RSS $idle_rss kB (bare $bare_rss kB), $idle_fds fds"
@@ -230,32 +235,34 @@ bench_log "$seats_up seat legs bridged after $(awk -v a="$t_calls" -v b="$t_brid
 sleep "$SETTLE_S"
 
 # --- capture -----------------------------------------------------------------------------------
+# dumpcap (tshark's capture engine) writes the sampled packets; it is stopped after CAPTURE_S
+# (and bounded by its own autostop in case the script dies).
 cap="$BENCH_DIR/capture.pcapng"
-tlog="$BENCH_DIR/tshark.log"
+tlog="$BENCH_DIR/dumpcap.log"
 filter="udp and udp[20:4] = 0x484c4231 and (udp[27] & $((SAMPLE - 1))) = 0"
-tshark -i lo -f "$filter" -s 96 -B 64 -w "$cap" -a "duration:$CAPTURE_S" -q >"$tlog" 2>&1 &
-tshark_pid=$!
-bench_track "$tshark_pid"
-for _ in $(seq 1 100); do grep -q "Capturing on" "$tlog" 2>/dev/null && break; sleep 0.1; done
-dumpcap_pid=$(cat /proc/"$tshark_pid"/task/*/children 2>/dev/null | awk '{ print $1; exit }')
-[ -n "$dumpcap_pid" ] && bench_track "$dumpcap_pid"
+dumpcap -i lo -f "$filter" -s 96 -B 64 -w "$cap" -a "duration:$((CAPTURE_S + 60))" -q >"$tlog" 2>&1 &
+dumpcap_pid=$!
+bench_track "$dumpcap_pid"
+for _ in $(seq 1 100); do grep -q "^File:" "$tlog" 2>/dev/null && break; sleep 0.1; done
+RIG_PIDS=("$ENGINE_PID" "$CALLER_SIPP_PID" "$SEAT_SIPP_PID" "$DRIVER_PID" "$dumpcap_pid")
+rig_ns() { local p; for p in "${RIG_PIDS[@]}"; do printf '%s ' "$(cpu_ns "$p")"; done; echo; }
 c0=$(date +%s.%N)
 stat0=$(head -1 /proc/stat)
+forks0=$(awk '$1 == "processes" { print $2 }' /proc/stat)
+ns0=$(rig_ns)
 thread_snapshot "$ENGINE_PID" "$BENCH_DIR/threads-0.txt"
 proc_snapshot "$BENCH_DIR/procs-0.txt"
-t_tshark0=$(cpu_ticks "$tshark_pid")
-t_dump0=$(cpu_ticks "${dumpcap_pid:-0}")
-sleep $((CAPTURE_S - 1))
+sleep "$CAPTURE_S"
+ns1=$(rig_ns)
 stat1=$(head -1 /proc/stat)
+forks1=$(awk '$1 == "processes" { print $2 }' /proc/stat)
 thread_snapshot "$ENGINE_PID" "$BENCH_DIR/threads-1.txt"
 proc_snapshot "$BENCH_DIR/procs-1.txt"
-t_tshark1=$(cpu_ticks "$tshark_pid")
-t_dump1=$(cpu_ticks "${dumpcap_pid:-0}")
-waited=0
-while proc_running "$tshark_pid" && [ $waited -lt 300 ]; do sleep 0.1; waited=$((waited + 1)); done
-kill -INT "$tshark_pid" 2>/dev/null
-wait "$tshark_pid" 2>/dev/null
 c1=$(date +%s.%N)
+kill -INT "$dumpcap_pid" 2>/dev/null
+waited=0
+while proc_running "$dumpcap_pid" && [ $waited -lt 300 ]; do sleep 0.1; waited=$((waited + 1)); done
+wait "$dumpcap_pid" 2>/dev/null
 
 # With N bridged: RSS (largest of 3 readings), sockets, drops at the engine's RTP sockets.
 bridged_rss=0
@@ -286,7 +293,20 @@ EOF
 read -r sip_cur_min sip_cur_max < <(sipp_stat_window "$CALLER_STATS" CurrentCall "$c0" "$c1")
 read -r seat_cur_min seat_cur_max < <(sipp_stat_window "$SEAT_STATS" CurrentCall "$c0" "$c1")
 load_cap=$(bench_loadavg)
-bench_log "capture done (RSS $bridged_rss kB); waiting for the calls to end"
+bench_log "capture done (RSS $bridged_rss kB)"
+# Again once the INVITE transactions of the call set-ups are gone (kept 32 s after the answer)
+# and a housekeeping pass (every 10 s) has run, if the calls are still all up then.
+late_at=$(awk -v a="$t_bridged" 'BEGIN { printf "%.0f", a + 36 }')
+while [ "$(date +%s)" -lt "$late_at" ] && proc_running "$CALLER_SIPP_PID"; do sleep 0.5; done
+late_rss=0
+for _ in 1 2 3; do
+  r=$(rss_kb "$ENGINE_PID")
+  [ "${r:-0}" -gt "$late_rss" ] && late_rss=$r
+  sleep 0.5
+done
+late_up=$(sipp_stat "$CALLER_STATS" CurrentCall)
+late_fds=$(fd_count "$ENGINE_PID")
+bench_log "36 s after the last answer: RSS $late_rss kB, SIPp current calls $late_up; waiting for the calls to end"
 
 sipp_wait  # the callers
 CALLER_EXIT=$SIPP_EXIT
@@ -314,24 +334,32 @@ c_failed=$(sipp_stat "$CALLER_STATS" 'FailedCall(C)')
 c_retrans=$(sipp_stat "$CALLER_STATS" 'Retransmissions(C)')
 s_ok=$(sipp_stat "$SEAT_STATS" 'SuccessfulCall(C)')
 s_failed=$(sipp_stat "$SEAT_STATS" 'FailedCall(C)')
-read -r eng_cpu win < <(cpu_window "$MON" "$(mon_ticks_col 1)" "$c0" "$c1")
-read -r caller_cpu _ < <(cpu_window "$MON" "$(mon_ticks_col 2)" "$c0" "$c1")
-read -r seat_cpu _ < <(cpu_window "$MON" "$(mon_ticks_col 3)" "$c0" "$c1")
-read -r driver_cpu _ < <(cpu_window "$MON" "$(mon_ticks_col 4)" "$c0" "$c1")
+# CPU % of one core of each rig process over the capture, from schedstat (ns).
+read -r eng_cpu caller_cpu seat_cpu driver_cpu dumpcap_cpu < <(awk -v a="$ns0" -v b="$ns1" -v t0="$c0" -v t1="$c1" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " "); s = ""
+    for (i = 1; i <= n; i++) s = s sprintf("%.1f ", (x[i] == "" || y[i] == "") ? -1 : 100 * (y[i] - x[i]) / 1e9 / (t1 - t0))
+    print s }')
+win=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", b - a }')
+rig_cpu=$(awk -v a="$eng_cpu" -v b="$caller_cpu" -v c="$seat_cpu" -v d="$driver_cpu" -v e="$dumpcap_cpu" 'BEGIN { printf "%.1f", a + b + c + d + e }')
 machine=$(machine_window "$MON" "$c0" "$c1")
-tshark_cpu=n/a
-if [ -n "$t_tshark0" ] && [ -n "$t_tshark1" ] && [ -n "$t_dump0" ] && [ -n "$t_dump1" ]; then
-  tshark_cpu=$(awk -v a="$t_tshark0" -v b="$t_tshark1" -v c="$t_dump0" -v d="$t_dump1" \
-    -v s="$((CAPTURE_S - 1))" -v hz="$BENCH_CLK_TCK" 'BEGIN { printf "%.1f", 100 * ((b - a) + (d - c)) / hz / s }')
-fi
 # The machine's time by kind between the two /proc/stat readings (all cores; 100 % = all of them).
 machine_split=$(awk -v a="$stat0" -v b="$stat1" 'BEGIN {
     n = split(a, x, " "); split(b, y, " ")
     for (i = 2; i <= n; i++) { d[i] = y[i] - x[i]; t += d[i] }
     if (t <= 0) { print "n/a"; exit }
     printf "user %.1f %%, system %.1f %%, softirq %.1f %%, idle %.1f %%, steal %.1f %%", 100 * (d[2] + d[3]) / t, 100 * d[4] / t, 100 * d[8] / t, 100 * (d[5] + d[6]) / t, 100 * d[9] / t }')
+# Busy time of the machine (in % of one core) not charged to the rig's processes: other
+# processes (also short-lived ones, which the per-process snapshots miss) and kernel work.
+machine_busy=$(awk -v a="$stat0" -v b="$stat1" -v c="$BENCH_NCPU" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ")
+    for (i = 2; i <= n; i++) { d[i] = y[i] - x[i]; t += d[i] }
+    if (t <= 0) print "n/a"; else printf "%.1f", 100 * c * (t - d[5] - d[6]) / t }')
+not_rig=$(awk -v m="$machine_busy" -v r="$rig_cpu" 'BEGIN { if (m == "n/a") print "n/a"; else printf "%.1f", m - r }')
+forks=$(awk -v a="$forks0" -v b="$forks1" 'BEGIN { print b - a }')
 legs=$(((bridged_fds - idle_fds)))
 per_call_kb=$(awk -v a="$bridged_rss" -v b="$idle_rss" -v n="$N" 'BEGIN { printf "%.1f", (a - b) / n }')
+late_calls=$(((late_fds - idle_fds) / 2))
+per_call_late_kb=$(awk -v a="$late_rss" -v b="$idle_rss" -v n="$late_calls" 'BEGIN { if (n > 0) printf "%.1f", (a - b) / n; else print "n/a" }')
 per_call_cpu=$(awk -v c="$eng_cpu" -v n="$N" 'BEGIN { if (c + 0 > 0) printf "%.3f", c / n; else print "n/a" }')
 driver_late=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['late_ms_histogram'], 'max', d['late_max_ms'], 'ms; skipped ticks', d['skipped_ticks'], '; sent', d['sent'], ', errors', d['send_errors'])" "$DRIVER_STATUS" 2>/dev/null)
 
@@ -356,19 +384,23 @@ calls                    callers: $c_ok ok, $c_failed failed, $c_retrans retrans
 callers SIPp health      $(sipp_health "$CALLER_STATS")
 bridged during capture   seat legs hearing the engine: $seats_after (before: $seats_up), caller legs: $callers_after; SIPp current calls: callers $sip_cur_min-$sip_cur_max, seat phones $seat_cur_min-$seat_cur_max
                          engine sockets above idle: $legs (2 per bridged call); engine RTP sockets $rtp_sockets, datagrams they dropped (receive buffer full): $rtp_drops
-capture                  ${CAPTURE_S} s on lo, 1 in $SAMPLE streams of each side (tag test in BPF), $(grep -iE "dropped" "$tlog" | tr '\n' ' ' || true)
+capture                  ${CAPTURE_S} s on lo, 1 in $SAMPLE streams of each side (tag test in BPF); dumpcap received/dropped $(grep -oE 'lo.: [0-9]+/[0-9]+' "$tlog" | cut -d' ' -f2)
 $(echo "$rtp_out" | sed 's/^/  /')
 RTP driver               $driver_late
-engine CPU               $eng_cpu % of one core during the capture (${win} s) = $per_call_cpu % per bridged call
-engine threads (the capture's first $((CAPTURE_S - 1)) s; run-queue wait = runnable but no CPU free):
-$(thread_report "$BENCH_DIR/threads-0.txt" "$BENCH_DIR/threads-1.txt" "$((CAPTURE_S - 1))")
+engine CPU               $eng_cpu % of one core during the capture (${win} s, schedstat) = $per_call_cpu % per bridged call
+engine threads (during the capture; run-queue wait = runnable but no CPU free):
+$(thread_report "$BENCH_DIR/threads-0.txt" "$BENCH_DIR/threads-1.txt" "$win")
 SIPp CPU                 callers $caller_cpu %, seat phones $seat_cpu % of one core (SIP only)
 RTP driver CPU           $driver_cpu % of one core (bridge_rtp.py: all $((2 * N)) sources)
-tshark+dumpcap CPU       $tshark_cpu % of one core
-other processes' CPU     $(others_report "$BENCH_DIR/procs-0.txt" "$BENCH_DIR/procs-1.txt" "$((CAPTURE_S - 1))" "$ENGINE_PID" "$CALLER_SIPP_PID" "$SEAT_SIPP_PID" "$CALLER_TIMEOUT_PID" "$SEAT_TIMEOUT_PID" "$DRIVER_PID" "$tshark_pid" "${dumpcap_pid:-0}" "$MONITOR_PID" $$) of one core
+dumpcap CPU              $dumpcap_cpu % of one core
+rig total                $rig_cpu % of one core (engine + SIPp x2 + driver + dumpcap; of $((100 * BENCH_NCPU)) %)
+other processes' CPU     $(others_report "$BENCH_DIR/procs-0.txt" "$BENCH_DIR/procs-1.txt" "$win" "$ENGINE_PID" "$CALLER_SIPP_PID" "$SEAT_SIPP_PID" "$CALLER_TIMEOUT_PID" "$SEAT_TIMEOUT_PID" "$DRIVER_PID" "$dumpcap_pid" "$MONITOR_PID" $$) of one core (tick-sampled)
 machine CPU (/proc/stat) $machine_split of the $BENCH_NCPU cores during the capture
+                         busy $machine_busy % of one core, of which not the rig's processes: $not_rig %; processes started meanwhile: $forks (the script's own: ~10)
 CPU pressure (PSI some)  $machine % of the capture some runnable task waited for a CPU (machine-wide)
-engine RSS               bare $bare_rss kB; seats logged in, no call $idle_rss kB; $N bridged $bridged_rss kB => $per_call_kb kB per bridged call; peak $(rss_kb "$ENGINE_PID" VmHWM) kB
+engine RSS               bare $bare_rss kB; $SEATS seats registered and logged in, no call (after $IDLE_WAIT_S s) $idle_rss kB
+                         $N bridged, at the capture: $bridged_rss kB => $per_call_kb kB per bridged call (set-up transactions still kept)
+                         36 s after the last answer, $late_calls bridged: $late_rss kB => $per_call_late_kb kB per bridged call; peak $(rss_kb "$ENGINE_PID" VmHWM) kB
 $N bridged at once: $reached; no packet lost inside the engine: $no_loss; p99 added delay < 1 ms: $delay_ok (p99 $p99 ms)
 target (>= 1000 bridged, none lost, p99 added delay < 1 ms): $met
 engine warnings/errors (count, message):

@@ -240,6 +240,13 @@ cpu_ticks() {
   awk '{ print $12 + $13 }' <<<"${stat##*) }"
 }
 
+# cpu_ns PID: CPU time of the process (all its threads) in ns, from /proc/PID/task/*/schedstat
+# (the scheduler's own account: not tick-sampled, so bursty threads are not under-counted);
+# empty if gone.
+cpu_ns() {
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1; n++ } END { if (n) printf "%.0f\n", s }'
+}
+
 # rss_kb PID [FIELD]: VmRSS (or VmHWM, the peak) of the process in kB.
 rss_kb() {
   awk -v f="${2:-VmRSS}:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null

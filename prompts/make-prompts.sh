@@ -110,7 +110,8 @@ queue/callback-offer|座席繁忙，我们将稍后回电至号码
 queue/callback-confirm|确认请按一，输入其他号码请按二。
 queue/callback-enter|请输入回电号码，按井号结束。
 queue/callback-entered|您输入的号码是
-queue/callback-thanks|已为您登记回电，请保持电话畅通，再见。'
+queue/callback-thanks|已为您登记回电，请保持电话畅通，再见。
+queue/transfer-failed|转接未成功，请稍候，正在为您转回人工服务。'
 
 # dir/name|text — Mandarin number words: quantities up to 999 are composed from these
 # (两 before a measure word), phone numbers are read digit by digit (幺 for 1). Their silence

@@ -51,6 +51,13 @@ pub enum DeskCommand {
     Answer,
     /// Hang up the seat's call.
     HangUp,
+    /// Pass the seat's caller on to a declared target.
+    Transfer {
+        /// `blind` (the seat leaves at once).
+        kind: TransferKind,
+        /// `queue:NAME` or `subcentre:NAME`, declared in the dialplans.
+        to: String,
+    },
     /// The queues and their waiting callers.
     Queues,
     /// The seats and their states.
@@ -75,10 +82,27 @@ impl DeskCommand {
             DeskCommand::EndWrapUp => "end-wrap-up",
             DeskCommand::Answer => "answer",
             DeskCommand::HangUp => "hangup",
+            DeskCommand::Transfer { .. } => "transfer",
             DeskCommand::Queues => "queues",
             DeskCommand::Seats => "seats",
             DeskCommand::Stats { .. } => "stats",
             DeskCommand::WhoAmI => "whoami",
+        }
+    }
+}
+
+/// How a transfer is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferKind {
+    /// The caller goes to the target; the seat is free at once.
+    Blind,
+}
+
+impl TransferKind {
+    /// The kind as requests and records name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::Blind => "blind",
         }
     }
 }

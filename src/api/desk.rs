@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use tokio::sync::{oneshot, watch};
 
 use super::{bearer, error, events, same};
-use crate::desk::{Credential, DeskCommand, DeskError, DeskHandle, DeskRequest};
+use crate::desk::{Credential, DeskCommand, DeskError, DeskHandle, DeskRequest, TransferKind};
 
 /// Largest request body accepted; the bodies are a few bytes of JSON.
 const MAX_BODY: usize = 4 * 1024;
@@ -124,6 +124,7 @@ pub(super) fn routes(api: Arc<DeskApi>) -> Router {
             "/seats/:id/hangup",
             action(|b| empty(b, DeskCommand::HangUp)),
         )
+        .route("/seats/:id/transfer", action(parse_transfer))
         .route("/seats", get(seats))
         .route("/queues", get(queues))
         .route("/stats", get(stats))
@@ -255,6 +256,26 @@ fn parse_not_ready(body: &[u8]) -> Result<DeskCommand, String> {
     };
     valid_reason(&reason)?;
     Ok(DeskCommand::NotReady { reason })
+}
+
+/// `{"kind": "blind", "to": "queue:housing"}`.
+fn parse_transfer(body: &[u8]) -> Result<DeskCommand, String> {
+    let fields = object(body, &["kind", "to"])?.unwrap_or_default();
+    let kind = match fields.get("kind").and_then(serde_json::Value::as_str) {
+        Some("blind") => TransferKind::Blind,
+        Some(other) => return Err(format!("kind: `{other}` is not a transfer kind (blind)")),
+        None => return Err("kind: give the transfer kind, as {\"kind\": \"blind\"}".to_owned()),
+    };
+    let to = match fields.get("to").and_then(serde_json::Value::as_str) {
+        Some(to) if !to.is_empty() => to.to_owned(),
+        _ => {
+            return Err(
+                "to: give the target, as {\"to\": \"queue:housing\"} or \"subcentre:tax\""
+                    .to_owned(),
+            )
+        }
+    };
+    Ok(DeskCommand::Transfer { kind, to })
 }
 
 /// No body, or `{}`.

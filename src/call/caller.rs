@@ -138,6 +138,8 @@ pub struct Caller {
     pub arrived: Instant,
     /// Waiting in a queue for a seat.
     pub waiting: Option<Waiting>,
+    /// The queue a caller goes back to when the transfer a seat made fails.
+    pub returns_to: Option<String>,
     /// Offers to seats, and the seat talking to the caller.
     pub seats: Option<SeatSide>,
     /// The music on hold the caller hears while the seat holds the call.

@@ -41,6 +41,7 @@ mod desk;
 mod records;
 mod register;
 mod seat;
+mod transfer;
 mod trunk;
 
 /// Methods the engine implements (the Allow header).
@@ -554,6 +555,7 @@ impl Switch {
                 reinvite: None,
                 arrived: now,
                 waiting: None,
+                returns_to: None,
                 seats: None,
                 hold_play: None,
                 talk_ended: None,
@@ -966,7 +968,7 @@ impl Switch {
                     actions.extend(self.enter_queue(now, id, queue, priority));
                 }
                 Action::Transfer { subcentre } => {
-                    if !self.start_trunk(now, id, subcentre) {
+                    if !self.start_trunk(now, id, subcentre, None) {
                         let nav = self.calls.get_mut(&id).and_then(|c| c.nav.as_mut());
                         if let Some(nav) = nav {
                             actions.extend(nav.on_transfer_failed(now));

@@ -1462,3 +1462,171 @@ fn calls_are_recorded_unless_their_queue_says_not_to() {
         "record = false: no recording"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Transfers from the seat's desktop.
+// ---------------------------------------------------------------------------------------------
+
+/// [`PLAN`] with a second skill group and a sub-centre whose trunk is the PBX at
+/// 198.51.100.9:5062.
+fn transfer_plan() -> String {
+    format!(
+        "{PLAN}\n[queues.housing]\nname = \"住房\"\nskill = \"housing\"\nannounce_every_s = 0\n\n\
+         [subcentres.tax]\nname = \"税务\"\ntrunk = \"198.51.100.9:5062\"\ntransport = \"udp\"\n\
+         number = \"12366\"\nalways_open = true\n"
+    )
+}
+
+/// a1001 in the general group, a1002 in housing.
+const TRANSFER_SEATS: &str = r#"
+[seats.a1001]
+name = "王芳"
+username = "1001"
+password = "secret-1001"
+token = "token-a1001-0123456789"
+skills = { general = 5 }
+
+[seats.a1002]
+name = "张伟"
+username = "1002"
+password = "secret-1002"
+token = "token-a1002-0123456789"
+skills = { housing = 5 }
+"#;
+
+/// A caller talking to a1001 on the transfer plan.
+fn talking_for_transfer() -> (Sim, Phone, SeatPhone, Request) {
+    let mut sim = Sim::with_plan(config(), plan(&[("12345.toml", &transfer_plan())]));
+    sim.load_seats(TRANSFER_SEATS);
+    let mut caller = Phone::new(7);
+    let mut phone = SeatPhone::new(11, "1001");
+    let invite = talking(&mut sim, &mut caller, &mut phone);
+    (sim, caller, phone, invite)
+}
+
+fn transfer(sim: &mut Sim, to: &str) -> DeskReply {
+    let command = DeskCommand::Transfer {
+        kind: crate::desk::TransferKind::Blind,
+        to: to.to_string(),
+    };
+    sim.desk_as("a1001", command)
+}
+
+#[test]
+fn a_blind_transfer_to_another_skill_group_frees_the_seat_and_rings_that_group() {
+    let (mut sim, _caller, phone, invite) = talking_for_transfer();
+    let mut housing = SeatPhone::new(12, "1002");
+    at_work(&mut sim, &mut housing, "a1002");
+
+    transfer(&mut sim, "queue:housing").expect("transferred");
+    // The seat's phone is hung up and the seat goes to wrap-up; the caller hears music.
+    let bye = sim.request_to(phone.addr, "BYE");
+    assert_eq!(bye.call_id().unwrap(), invite.call_id().unwrap());
+    let media = sim.media();
+    assert_eq!(media[0], "unbridge 1", "{media:?}");
+    assert!(
+        media.contains(&"play 1 #2 [queue/music]".to_string()),
+        "{media:?}"
+    );
+    let next = rings(&mut sim, &housing);
+    picks_up(&mut sim, &housing, &next);
+    let events = sim.desk_events();
+    assert!(events.contains(&"a1001 wrap-up".to_string()), "{events:?}");
+    assert!(events.contains(&"answered a1002".to_string()), "{events:?}");
+
+    let record = sim.last_record();
+    let transfer = &record.transfers[0];
+    assert_eq!(
+        (transfer.kind.as_str(), transfer.target.as_str()),
+        ("blind", "queue:housing")
+    );
+    let visits: Vec<(String, Option<String>, Option<String>)> = record
+        .queues
+        .iter()
+        .map(|v| (v.queue.clone(), v.outcome.clone(), v.seat.clone()))
+        .collect();
+    assert_eq!(
+        visits,
+        [
+            (
+                "general".into(),
+                Some("answered".into()),
+                Some("a1001".into())
+            ),
+            (
+                "housing".into(),
+                Some("answered".into()),
+                Some("a1002".into())
+            ),
+        ],
+        "one record for the caller's call, with both seats"
+    );
+}
+
+#[test]
+fn only_declared_targets_with_someone_at_work_are_taken() {
+    let (mut sim, _caller, _phone, _invite) = talking_for_transfer();
+    let refused = transfer(&mut sim, "sip:0088612345678@198.51.100.200").unwrap_err();
+    assert_eq!(refused.status, 403, "{refused}");
+    let refused = transfer(&mut sim, "queue:nobody-declared-it").unwrap_err();
+    assert_eq!(refused.status, 403, "{refused}");
+    // Housing is declared, but its only seat is not at work: the seat keeps the caller.
+    let refused = transfer(&mut sim, "queue:housing").unwrap_err();
+    assert_eq!(refused.status, 409, "{refused}");
+    sim.assert_quiet();
+    assert!(sim.last_record().transfers.is_empty());
+}
+
+#[test]
+fn a_blind_transfer_to_a_subcentre_bridges_the_caller_to_its_trunk() {
+    let (mut sim, _caller, phone, _invite) = talking_for_transfer();
+    transfer(&mut sim, "subcentre:tax").expect("transferred");
+    let bye = sim.request_to(phone.addr, "BYE");
+    sim.send(phone.addr, phone.reply(&bye, 200));
+    let pbx = Phone::new(9);
+    let media = sim.media();
+    assert!(media.contains(&"close 1'".to_string()), "{media:?}");
+    assert!(media.contains(&"open 1'".to_string()), "{media:?}");
+    let trunk_invite = sim.request_to(pbx.addr, "INVITE");
+    assert_eq!(trunk_invite.uri.user.as_deref(), Some("12366"));
+    assert!(
+        media
+            .iter()
+            .any(|m| m.starts_with("play 1 ") && m.contains("queue/music")),
+        "music while the sub-centre rings: {media:?}"
+    );
+    sim.send(pbx.addr, super::switch_tests::pbx_reply(&trunk_invite, 200));
+    sim.request_to(pbx.addr, "ACK");
+    let media = sim.media();
+    assert!(media.contains(&"bridge 1 1'".to_string()), "{media:?}");
+    let transfer = &sim.last_record().transfers[0];
+    assert_eq!(
+        (transfer.kind.as_str(), transfer.outcome.as_deref()),
+        ("blind", Some("answered"))
+    );
+}
+
+#[test]
+fn a_busy_subcentre_sends_the_caller_back_to_its_queue_with_a_notice() {
+    let (mut sim, _caller, phone, _invite) = talking_for_transfer();
+    transfer(&mut sim, "subcentre:tax").expect("transferred");
+    let bye = sim.request_to(phone.addr, "BYE");
+    sim.send(phone.addr, phone.reply(&bye, 200));
+    let pbx = Phone::new(9);
+    let trunk_invite = sim.request_to(pbx.addr, "INVITE");
+    sim.media();
+    sim.send(pbx.addr, super::switch_tests::pbx_reply(&trunk_invite, 486));
+    sim.request_to(pbx.addr, "ACK");
+    let media = sim.media();
+    assert!(
+        media.contains(&"play 1 #4 [queue/transfer-failed queue/music]".to_string()),
+        "told, then music in the queue it came from: {media:?}"
+    );
+    let record = sim.last_record();
+    assert_eq!(record.transfers[0].outcome.as_deref(), Some("486"));
+    let last = record.queues.last().unwrap();
+    assert_eq!(
+        (last.queue.as_str(), last.outcome.as_deref()),
+        ("general", None)
+    );
+}

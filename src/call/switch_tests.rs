@@ -157,6 +157,11 @@ pub(super) fn show(command: &MediaCommand) -> String {
         MediaCommand::Close { leg: l } => format!("close {}", leg(l)),
         MediaCommand::Bridge { leg: l, peer } => format!("bridge {} {}", leg(l), leg(peer)),
         MediaCommand::Unbridge { leg: l } => format!("unbridge {}", leg(l)),
+        MediaCommand::Conference { legs } => {
+            let legs: Vec<String> = legs.iter().map(leg).collect();
+            format!("conference {}", legs.join(" "))
+        }
+        MediaCommand::EndConference { leg: l } => format!("end conference {}", leg(l)),
         MediaCommand::Record { leg: l, path } => format!("record {} {}", leg(l), path.display()),
         MediaCommand::StopRecording { leg: l } => format!("stop recording {}", leg(l)),
     }
@@ -1803,7 +1808,7 @@ fn pbx() -> Phone {
 }
 
 /// The PBX's response to the engine's INVITE, tagged, with an SDP answer when 2xx.
-fn pbx_reply(invite: &Request, status: u16) -> Vec<u8> {
+pub(super) fn pbx_reply(invite: &Request, status: u16) -> Vec<u8> {
     let mut response = Response::to(invite, status);
     let to = invite
         .headers

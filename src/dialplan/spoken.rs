@@ -9,6 +9,9 @@ use super::model::PromptName;
 /// The largest quantity said; larger ones are said as this.
 pub const MAX_SPOKEN: u32 = 999;
 
+/// What a caller hears when a transfer a seat made failed and the caller is back in the queue.
+pub const TRANSFER_FAILED: &str = "queue/transfer-failed";
+
 /// Every prompt [`queue_announcement`] can use; the loader checks them when a queue announces.
 pub const ANNOUNCEMENT_PROMPTS: &[&str] = &[
     "queue/ahead-before",

@@ -9,11 +9,12 @@ use std::sync::Arc;
 use super::codec::Codec;
 use super::prompt::Prompt;
 
-/// One RTP leg of a call (a caller, a seat, a trunk side).
+/// One RTP leg of a call (a caller, a seat, a trunk side, a third party).
 ///
-/// A call's first leg (the caller) has the top bit clear; its second leg (the trunk or seat it
-/// is bridged to) is the same number with [`LegId::PARTNER`] set, so the media plane can place
-/// both on the same worker.
+/// A call's first leg (the caller) has the two top bits clear; its second leg (the trunk or seat
+/// it is bridged to) is the same number with [`LegId::PARTNER`] set, and its third leg (the party
+/// a seat brings in for a three-way transfer) the same number with [`LegId::THIRD`] set, so the
+/// media plane can place all three on the same worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LegId(pub u64);
 
@@ -21,14 +22,22 @@ impl LegId {
     /// The bit that marks a call's second leg.
     pub const PARTNER: u64 = 1 << 63;
 
-    /// The call's second leg: this id with [`LegId::PARTNER`] set.
+    /// The bit that marks a call's third leg.
+    pub const THIRD: u64 = 1 << 62;
+
+    /// The call's second leg: its first leg's number with [`LegId::PARTNER`] set.
     pub fn partner(self) -> LegId {
-        LegId(self.0 | LegId::PARTNER)
+        LegId(self.call_leg().0 | LegId::PARTNER)
     }
 
-    /// The call's first leg: this id with [`LegId::PARTNER`] cleared.
+    /// The call's third leg: its first leg's number with [`LegId::THIRD`] set.
+    pub fn third(self) -> LegId {
+        LegId(self.call_leg().0 | LegId::THIRD)
+    }
+
+    /// The call's first leg: this id with [`LegId::PARTNER`] and [`LegId::THIRD`] cleared.
     pub fn call_leg(self) -> LegId {
-        LegId(self.0 & !LegId::PARTNER)
+        LegId(self.0 & !(LegId::PARTNER | LegId::THIRD))
     }
 }
 
@@ -106,14 +115,31 @@ pub enum MediaCommand {
         /// The other leg.
         peer: LegId,
     },
-    /// Dissolve the bridge of `leg`, both directions (silence follows on both legs).
+    /// Dissolve the bridge of `leg`, both directions (silence follows on both legs); a leg in
+    /// a conference leaves it instead (the others go on; a conference left alone ends).
     Unbridge {
         /// The leg.
         leg: LegId,
     },
+    /// Mix two or three legs of one call (any of its caller, partner and third leg) in a
+    /// conference (see [`super::mixer`]): each hears the others, never itself, in its own codec.
+    /// The legs' bridges and earlier conferences are dissolved first; the same set again keeps
+    /// the running conference. Legs of several calls, unopened legs, repeated legs or a count
+    /// outside 2..=3 are logged and ignored.
+    Conference {
+        /// The legs; the first routes the command.
+        legs: Vec<LegId>,
+    },
+    /// Dissolve the conference of `leg`, every member (silence follows on each until it is
+    /// bridged or conferenced again). To take one leg out and let the others go on talking,
+    /// `Unbridge` or `Close` it instead.
+    EndConference {
+        /// Any member leg.
+        leg: LegId,
+    },
     /// Record the call of `leg` (a caller leg, bridged now or later) into a stereo WAV at
-    /// `path`: left is what arrives on `leg`, right what arrives on `leg.partner()` (see
-    /// [`super::recorder`]). Replaces the leg's running recording; answered by exactly one
+    /// `path`: left is what arrives on `leg`, right what the caller hears from the other parties
+    /// (see [`super::recorder`]). Replaces the leg's running recording; answered by exactly one
     /// `MediaEvent::RecordingDone`.
     Record {
         /// The caller leg.
@@ -140,7 +166,10 @@ impl MediaCommand {
             | MediaCommand::Bridge { leg, .. }
             | MediaCommand::Unbridge { leg }
             | MediaCommand::Record { leg, .. }
+            | MediaCommand::EndConference { leg }
             | MediaCommand::StopRecording { leg } => *leg,
+            // An empty list is ignored by the plane; leg 0 only keeps this total.
+            MediaCommand::Conference { legs } => legs.first().copied().unwrap_or(LegId(0)),
         }
     }
 }
@@ -213,5 +242,21 @@ mod tests {
         let bridge = MediaCommand::Bridge { leg: a, peer };
         assert_eq!(bridge.leg(), a);
         assert_eq!(MediaCommand::Unbridge { leg: peer }.leg(), peer);
+    }
+
+    #[test]
+    fn third_has_its_own_bit_and_the_same_call_leg() {
+        let a = LegId(42);
+        let c = a.third();
+        assert_eq!(c, LegId(42 | 1 << 62));
+        assert_eq!(c.call_leg(), a);
+        assert_eq!(a.partner().third(), c);
+        assert_eq!(c.partner(), a.partner());
+        assert_eq!(c.third(), c);
+        assert!(c != a && c != a.partner());
+        let conf = MediaCommand::Conference {
+            legs: vec![c, a, a.partner()],
+        };
+        assert_eq!(conf.leg(), c);
     }
 }

@@ -1,10 +1,11 @@
 //! One RTP leg as a worker holds it: socket, outgoing stream state, playback, relayed audio
-//! from a bridged peer, capture for a recording, DTMF detection, symmetric-RTP latching and the
-//! media timeout.
+//! from a bridged peer, its side of a conference, capture for a recording, DTMF detection,
+//! symmetric-RTP latching and the media timeout.
 //!
 //! Nothing here allocates per packet: the worker lends its send and receive buffers, the
 //! detectors are plain fixed-size values inside the leg, and a bridged leg's relay FIFO (a
-//! recorded leg's capture FIFO) is allocated once when it is bridged (recorded).
+//! conferenced leg's [`Party`], a recorded leg's capture FIFO) is allocated once when it is
+//! bridged (conferenced, recorded).
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use mio::net::UdpSocket;
 use super::codec::Codec;
 use super::control::{DigitSource, LegId, MediaEvent, StreamParams};
 use super::dtmf_tone::DtmfToneDetector;
+use super::mixer::Party;
 use super::plane::InbandDtmf;
 use super::prompt::Prompt;
 use super::recorder::CaptureFifo;
@@ -114,6 +116,8 @@ pub struct Leg {
     rfc4733: DtmfReceiver,
     /// The bridge to a peer leg and the audio from it waiting to be sent, when bridged.
     relay: Option<Relay>,
+    /// Its side of a conference, when conferenced (never while bridged: the worker sees to it).
+    party: Option<Box<Party>>,
     /// The Goertzel detector, when in-band detection is on for this leg.
     tones: Option<DtmfToneDetector>,
     /// Received audio waiting for the next recording cycle, while the call is recorded.
@@ -149,6 +153,7 @@ impl Leg {
             playback: None,
             rfc4733: DtmfReceiver::new(),
             relay: None,
+            party: None,
             tones: None,
             capture: None,
             last_rx: now,
@@ -240,6 +245,26 @@ impl Leg {
         self.relay.as_ref().map(|r| (r.peer, r.peer_slot))
     }
 
+    /// Joins a conference with nothing said and nothing to hear yet (allocates the [`Party`]).
+    pub fn join_conference(&mut self) {
+        self.party = Some(Box::default());
+    }
+
+    /// Leaves its conference, if any (silence follows unless it is bridged).
+    pub fn leave_conference(&mut self) {
+        self.party = None;
+    }
+
+    /// Whether the leg is in a conference.
+    pub fn in_conference(&self) -> bool {
+        self.party.is_some()
+    }
+
+    /// Its side of its conference, when conferenced.
+    pub fn party_mut(&mut self) -> Option<&mut Party> {
+        self.party.as_deref_mut()
+    }
+
     /// Starts (allocating the FIFO, empty) or stops capturing received audio for a recording.
     pub fn set_capture(&mut self, on: bool) {
         match (on, self.capture.is_some()) {
@@ -283,8 +308,9 @@ impl Leg {
     }
 
     /// One pacing tick: sends one packet (prompt frame, else a relayed frame from the bridged
-    /// peer, else silence) when the stream is started and may send, after `skipped` whole
-    /// 20 ms cycles were missed (their timestamps are skipped too).
+    /// peer or the conference's mix of the others, else silence) when the stream is started and
+    /// may send, after `skipped` whole 20 ms cycles were missed (their timestamps are skipped
+    /// too).
     ///
     /// Playback advances only with packets actually sent, so a held leg resumes its prompt
     /// where it stopped. Returns whether a packet was handed to the kernel.
@@ -315,7 +341,11 @@ impl Leg {
             let relayed = self
                 .relay
                 .as_mut()
-                .is_some_and(|r| r.fifo.pop_encoded(params.codec, payload));
+                .is_some_and(|r| r.fifo.pop_encoded(params.codec, payload))
+                || self
+                    .party
+                    .as_mut()
+                    .is_some_and(|p| p.pop_mix_encoded(params.codec, payload));
             if !relayed {
                 payload.fill(params.codec.silence_byte());
             }
@@ -356,7 +386,8 @@ impl Leg {
     }
 
     /// Handles one datagram from `src`: latching, DTMF (RFC 4733 and in-band), liveness, and
-    /// relaying its audio (decoded to linear) into `relay`, the bridged peer's FIFO.
+    /// relaying its audio (decoded to linear) into `relay`, the bridged peer's FIFO, or into the
+    /// leg's conference party.
     ///
     /// RTCP, garbage, packets before the stream started and packets from a source the leg has
     /// not latched to are dropped silently. Telephone events are reported, never relayed.
@@ -397,7 +428,8 @@ impl Leg {
     }
 
     /// Decodes an audio payload of any length, 160 samples at a time, for the in-band detector,
-    /// the bridged peer's FIFO and the recording's capture (skipped when none wants it).
+    /// the bridged peer's FIFO, the conference and the recording's capture (skipped when none
+    /// wants it).
     fn on_audio(
         &mut self,
         codec: Codec,
@@ -405,7 +437,8 @@ impl Leg {
         mut relay: Option<&mut SampleFifo>,
         emit: &mut impl FnMut(MediaEvent),
     ) {
-        if self.tones.is_none() && relay.is_none() && self.capture.is_none() {
+        if self.tones.is_none() && relay.is_none() && self.party.is_none() && self.capture.is_none()
+        {
             return;
         }
         let mut pcm = [0i16; FRAME_SAMPLES];
@@ -414,6 +447,9 @@ impl Leg {
             let n = codec.decode(chunk, &mut pcm);
             if let Some(fifo) = relay.as_deref_mut() {
                 fifo.push(&pcm[..n]);
+            }
+            if let Some(party) = self.party.as_deref_mut() {
+                party.push_received(&pcm[..n]);
             }
             if let Some(fifo) = self.capture.as_deref_mut() {
                 fifo.push(&pcm[..n]);
@@ -737,6 +773,35 @@ mod tests {
         assert!(!leg.take_captured(&mut frame));
         leg.set_capture(false);
         assert!(!leg.is_capturing());
+    }
+
+    #[test]
+    fn a_conferenced_leg_feeds_its_party_and_sends_the_mix_in_its_law() {
+        let (mut leg, far) = bridged_leg();
+        leg.unbridge();
+        leg.join_conference();
+        assert!(leg.in_conference());
+        // From the far end's own address, so the leg stays latched to it.
+        let from = far.local_addr().unwrap();
+        let mut pkt = [0u8; 12 + 160];
+        write_header(&mut pkt, false, 8, 1, 160, 7);
+        pkt[12..].fill(Codec::Pcma.encode_sample(3000));
+        leg.on_datagram(&pkt, from, Instant::now(), None, &mut |_| {});
+        let mut said = [0i16; FRAME_SAMPLES];
+        assert!(leg.party_mut().unwrap().take_received(&mut said));
+        assert!(said.iter().all(|&s| (s - 3000).abs() < 100), "{said:?}");
+        // No mix yet: silence; then the mix of the others, in the leg's own law (PCMU).
+        let mut buf = [0u8; SEND_BUF_LEN];
+        leg.send_tick(0, &mut buf, &mut |_| {});
+        assert_eq!(payload_of(&far), vec![0xFF; 160]);
+        leg.party_mut().unwrap().set_mix(&[-1500; FRAME_SAMPLES]);
+        leg.send_tick(0, &mut buf, &mut |_| {});
+        assert_eq!(
+            payload_of(&far),
+            vec![Codec::Pcmu.encode_sample(-1500); 160]
+        );
+        leg.leave_conference();
+        assert!(leg.party_mut().is_none());
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! The media plane's public handle: starts the worker threads, routes commands to them and
 //! stops them.
 //!
-//! A leg lives on worker [`worker_index`] (its number without the partner bit, modulo the
-//! worker count) for its whole life, so a call's two legs (`leg` and `leg.partner()`) share a
-//! worker and can be bridged there. Each worker owns its legs' sockets and a disjoint share of
-//! the RTP port range (see [`super::ports`]), so workers share nothing but the event channel,
-//! the active-leg counter and the channel to the plane's one recorder thread (see
+//! A leg lives on worker [`worker_index`] (its call leg's number, modulo the worker count) for
+//! its whole life, so a call's three legs (`leg`, `leg.partner()` and `leg.third()`) share a
+//! worker and can be bridged or conferenced there. Each worker owns its legs' sockets and a
+//! disjoint share of the RTP port range (see [`super::ports`]), so workers share nothing but the
+//! event channel, the active-leg counter and the channel to the plane's one recorder thread (see
 //! [`super::recorder`]), which writes the call recordings.
 
 use std::io;
@@ -72,7 +72,8 @@ impl MediaPlaneConfig {
     }
 }
 
-/// The worker (of `workers`) that owns `leg`: a leg and its [`LegId::partner`] share one.
+/// The worker (of `workers`) that owns `leg`: a leg, its [`LegId::partner`] and its
+/// [`LegId::third`] share one.
 pub fn worker_index(leg: LegId, workers: usize) -> usize {
     let n = workers.max(1) as u64;
     (leg.call_leg().0 % n) as usize
@@ -178,11 +179,12 @@ impl MediaPlane {
 
     /// Hands a command to the leg's worker without blocking.
     ///
-    /// A `Bridge` of two legs owned by different workers is logged and dropped (`Ok`).
+    /// A `Bridge` or `Conference` of legs owned by different workers (or of no leg) is logged
+    /// and dropped (`Ok`).
     pub fn command(&self, cmd: MediaCommand) -> Result<(), MediaPlaneError> {
         let index = self.worker_of(cmd.leg());
-        if let MediaCommand::Bridge { leg, peer } = cmd {
-            if self.worker_of(peer) != index {
+        match &cmd {
+            MediaCommand::Bridge { leg, peer } if self.worker_of(*peer) != index => {
                 tracing::warn!(
                     leg = leg.0,
                     peer = peer.0,
@@ -190,6 +192,16 @@ impl MediaPlane {
                 );
                 return Ok(());
             }
+            MediaCommand::Conference { legs }
+                if legs.is_empty() || legs.iter().any(|&l| self.worker_of(l) != index) =>
+            {
+                tracing::warn!(
+                    ?legs,
+                    "conference of no legs or legs on different media workers: ignored"
+                );
+                return Ok(());
+            }
+            _ => {}
         }
         let Some(w) = self.workers.get(index) else {
             return Err(MediaPlaneError::WorkerStopped(index));
@@ -255,7 +267,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_leg_and_its_partner_share_a_worker() {
+    fn a_leg_its_partner_and_its_third_share_a_worker() {
         let legs = (0..200)
             .chain([u64::MAX >> 1, (1 << 62) + 7, 12_345_678_901])
             .map(LegId);
@@ -265,6 +277,11 @@ mod tests {
                 assert!(w < workers);
                 assert_eq!(
                     worker_index(leg.partner(), workers),
+                    w,
+                    "{leg:?} of {workers}"
+                );
+                assert_eq!(
+                    worker_index(leg.third(), workers),
                     w,
                     "{leg:?} of {workers}"
                 );

@@ -2,13 +2,17 @@
 //! 8 kHz 16-bit) captured on the media workers and written by one recorder thread per plane.
 //!
 //! **What is recorded.** The left channel is the audio *received* on the recorded (caller) leg,
-//! the right channel the audio received on its partner ([`LegId::partner`]), whichever leg holds
-//! that id at the moment: a partner that closes and is opened again (a new seat, a sub-centre,
-//! a three-way conference mixed by the seat's side) keeps being recorded into the same file, with
-//! silence while there is none. Recording needs no bridge: it starts with `Record` and runs
-//! until `StopRecording` or until the caller leg closes. Prompts the engine plays are **not**
-//! in the file: only what the parties say is recorded (quality inspection judges the people; the
-//! prompts are known, and mixing them in would need a mixer on the send path of every leg).
+//! the right channel the audio received on the legs of its call the caller hears, whichever
+//! legs hold those ids at the moment: its partner ([`LegId::partner`]); while the caller is in a
+//! conference (see [`super::mixer`]), the sum of the other members (partner and third leg,
+//! [`LegId::third`]), which is the mix the caller hears; while it is bridged to its third leg
+//! (a three-way transfer the seat has left), that leg. So a partner that closes and is opened
+//! again (a new seat, a sub-centre) or a transfer through a conference keeps being recorded
+//! into the same file, with silence while there is none. Recording needs no bridge: it starts
+//! with `Record` and runs until `StopRecording` or until the caller leg closes. Prompts the
+//! engine plays are **not** in the file: only what the parties say is recorded (quality
+//! inspection judges the people; the prompts are known, and mixing them in would need a mixer on
+//! the send path of every leg).
 //! Telephone events (RFC 4733) are not audio and are not recorded either.
 //!
 //! **Alignment.** Each receiving leg of a recording decodes its audio into a small
@@ -159,12 +163,12 @@ impl CaptureFifo {
     }
 }
 
-/// One 20 ms cycle of a recording: the caller's frame and the far party's.
+/// One 20 ms cycle of a recording: the caller's frame and the far parties'.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StereoFrame {
     /// Received on the recorded leg.
     pub left: [i16; FRAME_SAMPLES],
-    /// Received on its partner.
+    /// Received on the legs the caller hears (its partner, or its conference's other members).
     pub right: [i16; FRAME_SAMPLES],
 }
 

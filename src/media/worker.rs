@@ -18,10 +18,18 @@
 //! pairing symmetric: bridging dissolves both legs' earlier bridges, and unbridging or closing
 //! either leg clears both sides, so a leg's stored peer slot is always live.
 //!
+//! Conferences (see [`super::mixer`]): two or three legs of one call may be mixed. A leg is
+//! bridged or conferenced, never both: bridging or conferencing a leg takes it out of its bridge
+//! and conference first, and closing or unbridging a member takes it out of its conference (a
+//! conference left with one member ends). A conference belongs to the phase of its first
+//! member's slot; at each of that phase's sub-ticks, before the legs of that phase send, the
+//! worker runs one mixing cycle.
+//!
 //! Recordings (see [`super::recorder`]): a recording belongs to its caller leg's phase; at each
-//! of that phase's sub-ticks the worker takes one frame from the caller's and the partner's
-//! capture FIFOs (plus silence for skipped cycles) and hands it to the recorder thread without
-//! blocking. Closing the caller leg or stopping the worker finishes its recordings.
+//! of that phase's sub-ticks the worker takes one frame from the caller's capture FIFO and one
+//! from those of the legs the caller hears (its partner, or its conference's other members),
+//! plus silence for skipped cycles, and hands it to the recorder thread without blocking.
+//! Closing the caller leg or stopping the worker finishes its recordings.
 
 use std::collections::HashMap;
 use std::io;
@@ -36,7 +44,8 @@ use mio::{Events, Interest, Poll, Token};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::control::{LegId, MediaCommand, MediaEvent};
-use super::leg::{Leg, SEND_BUF_LEN};
+use super::leg::{Leg, FRAME_SAMPLES, SEND_BUF_LEN};
+use super::mixer::{self, Conference, MAX_PARTIES};
 use super::plane::InbandDtmf;
 use super::ports::PortPool;
 use super::recorder::{frames_to_seconds, LinkError, RecorderLink, StartRecording, StereoFrame};
@@ -104,7 +113,7 @@ pub struct WorkerSetup {
 struct Recording {
     /// The recorder's number for it.
     id: u64,
-    /// The recorded (caller) leg; the right channel is its partner.
+    /// The recorded (caller) leg; the right channel is who it hears (see [`heard_by_caller`]).
     leg: LegId,
     /// The caller leg's slot (stable: closing the leg ends the recording).
     slot: usize,
@@ -151,6 +160,8 @@ struct Worker {
     next_timeout_check: u64,
     /// Recordings by phase (their caller leg's slot modulo [`PHASES`]).
     recordings: [Vec<Recording>; PHASES as usize],
+    /// Conferences by phase (their first member's slot modulo [`PHASES`]).
+    conferences: [Vec<Conference>; PHASES as usize],
 }
 
 /// Runs a worker until `Shutdown` arrives or the plane is gone.
@@ -173,6 +184,7 @@ pub fn run(setup: WorkerSetup) {
         next_sub_tick: 1,
         next_timeout_check: TIMEOUT_CHECK_SUB_TICKS,
         recordings: std::array::from_fn(|_| Vec::new()),
+        conferences: std::array::from_fn(|_| Vec::new()),
     };
     worker.run();
     worker.finish_recordings();
@@ -239,6 +251,7 @@ impl Worker {
         let first = self.next_sub_tick.max((due + 1).saturating_sub(PHASES));
         for n in first..=due {
             let skipped = u32::try_from((n - self.next_sub_tick) / PHASES).unwrap_or(u32::MAX);
+            self.mix_phase((n % PHASES) as usize);
             self.send_phase((n % PHASES) as usize, skipped);
             self.record_phase((n % PHASES) as usize, skipped);
         }
@@ -254,6 +267,15 @@ impl Worker {
                 for leg in self.legs.iter_mut().flatten() {
                     leg.check_timeout(now, timeout, &mut emit);
                 }
+            }
+        }
+    }
+
+    /// One mixing cycle for every conference of `phase` (missed cycles are not caught up).
+    fn mix_phase(&mut self, phase: usize) {
+        if let Some(bucket) = self.conferences.get(phase) {
+            for conference in bucket {
+                conference.cycle(&mut self.legs);
             }
         }
     }
@@ -469,14 +491,17 @@ impl Worker {
                 }
             }
             MediaCommand::Bridge { leg, peer } => self.bridge(leg, peer),
-            MediaCommand::Unbridge { leg } => self.unbridge(leg),
+            MediaCommand::Unbridge { leg } => self.detach(leg),
+            MediaCommand::Conference { legs } => self.conference(&legs),
+            MediaCommand::EndConference { leg } => self.end_conference(leg),
             MediaCommand::Record { leg, path } => self.record(leg, path),
             MediaCommand::StopRecording { leg } => self.stop_recording(leg),
         }
     }
 
-    /// Bridges two of the worker's legs, dissolving their earlier bridges; unknown legs (or a
-    /// leg bridged to itself) are logged and ignored. Bridging an existing pair again keeps it.
+    /// Bridges two of the worker's legs, dissolving their earlier bridges and conferences;
+    /// unknown legs (or a leg bridged to itself) are logged and ignored. Bridging an existing
+    /// pair again keeps it.
     fn bridge(&mut self, a: LegId, b: LegId) {
         let index = self.setup.index;
         let (Some(&slot_a), Some(&slot_b)) = (self.slots.get(&a), self.slots.get(&b)) else {
@@ -504,11 +529,111 @@ impl Worker {
         if current == Some((b, slot_b)) {
             return;
         }
-        self.unbridge(a);
-        self.unbridge(b);
+        self.detach(a);
+        self.detach(b);
         if let Ok([Some(la), Some(lb)]) = self.legs.get_disjoint_mut([slot_a, slot_b]) {
             la.bridge(b, slot_b);
             lb.bridge(a, slot_a);
+        }
+    }
+
+    /// Takes `id` out of its bridge (both sides) and its conference.
+    fn detach(&mut self, id: LegId) {
+        self.unbridge(id);
+        self.leave_conference(id);
+    }
+
+    /// Mixes `legs` in a new conference (see [`MediaCommand::Conference`]); the same set as a
+    /// running conference keeps it.
+    fn conference(&mut self, legs: &[LegId]) {
+        let index = self.setup.index;
+        let first = legs.first().copied().unwrap_or(LegId(0));
+        let ignore = |why: &str| {
+            tracing::warn!(
+                worker = index,
+                leg = first.0,
+                ?legs,
+                why,
+                "conference ignored"
+            );
+        };
+        if !(2..=MAX_PARTIES).contains(&legs.len()) {
+            return ignore("two or three legs are mixed");
+        }
+        if legs.iter().any(|l| l.call_leg() != first.call_leg()) {
+            return ignore("the legs are not of one call");
+        }
+        if legs.iter().enumerate().any(|(i, l)| legs[..i].contains(l)) {
+            return ignore("a leg is given twice");
+        }
+        let mut parties = Vec::with_capacity(legs.len());
+        for &leg in legs {
+            match self.slots.get(&leg) {
+                Some(&slot) => parties.push((leg, slot)),
+                None => return ignore("a leg is not open"),
+            }
+        }
+        if let Some((phase, i)) = self.find_conference(first) {
+            let running = &self.conferences[phase][i];
+            if running.parties.len() == legs.len() && legs.iter().all(|&l| running.has(l)) {
+                return;
+            }
+        }
+        for &leg in legs {
+            self.detach(leg);
+        }
+        for &(_, slot) in &parties {
+            if let Some(leg) = self.legs.get_mut(slot).and_then(Option::as_mut) {
+                leg.join_conference();
+            }
+        }
+        let phase = parties[0].1 % PHASES as usize;
+        if let Some(bucket) = self.conferences.get_mut(phase) {
+            bucket.push(Conference { parties });
+        }
+    }
+
+    /// The phase and index of the conference `leg` is in.
+    fn find_conference(&self, leg: LegId) -> Option<(usize, usize)> {
+        self.conferences
+            .iter()
+            .enumerate()
+            .find_map(|(phase, bucket)| bucket.iter().position(|c| c.has(leg)).map(|i| (phase, i)))
+    }
+
+    /// Takes `leg` out of its conference, if any; a conference left with one member ends.
+    fn leave_conference(&mut self, leg: LegId) {
+        match self.leg_mut(leg) {
+            Some(l) if l.in_conference() => l.leave_conference(),
+            _ => return,
+        }
+        let Some((phase, i)) = self.find_conference(leg) else {
+            return;
+        };
+        let bucket = &mut self.conferences[phase];
+        bucket[i].parties.retain(|&(id, _)| id != leg);
+        if bucket[i].parties.len() < 2 {
+            let alone = bucket.swap_remove(i);
+            self.release(&alone);
+        }
+    }
+
+    /// Dissolves the conference `leg` is in, every member.
+    fn end_conference(&mut self, leg: LegId) {
+        if let Some((phase, i)) = self.find_conference(leg) {
+            let conference = self.conferences[phase].swap_remove(i);
+            self.release(&conference);
+        }
+    }
+
+    /// Takes the members of a conference the worker no longer keeps out of it.
+    fn release(&mut self, conference: &Conference) {
+        for &(id, slot) in &conference.parties {
+            if let Some(l) = self.legs.get_mut(slot).and_then(Option::as_mut) {
+                if l.id == id {
+                    l.leave_conference();
+                }
+            }
         }
     }
 
@@ -572,10 +697,10 @@ impl Worker {
         Ok(local)
     }
 
-    /// Unbridges the leg (its peer goes silent), finishes its recording, deregisters and drops
-    /// its socket and returns its port to the pool.
+    /// Unbridges the leg (its peer goes silent) and takes it out of its conference, finishes
+    /// its recording, deregisters and drops its socket and returns its port to the pool.
     fn close(&mut self, id: LegId) {
-        self.unbridge(id);
+        self.detach(id);
         self.stop_recording(id);
         let Some(slot) = self.slots.remove(&id) else {
             return;
@@ -602,59 +727,90 @@ impl Worker {
     }
 }
 
-/// The caller leg of `rec` and its partner (whichever leg holds that id now).
-fn recorded_legs<'a>(
+/// The leg open under `id`.
+fn leg_by_id<'a>(
     legs: &'a mut [Option<Leg>],
     slots: &HashMap<LegId, usize>,
+    id: LegId,
+) -> Option<&'a mut Leg> {
+    legs.get_mut(*slots.get(&id)?)?.as_mut()
+}
+
+/// The caller leg of `rec`, if it is still open.
+fn caller_of<'a>(legs: &'a mut [Option<Leg>], rec: &Recording) -> Option<&'a mut Leg> {
+    legs.get_mut(rec.slot)?.as_mut().filter(|l| l.id == rec.leg)
+}
+
+/// Which of the call's other legs (partner, third) the recorded caller hears, for the right
+/// channel: its conference's other members when conferenced, else the third leg when bridged
+/// to it, else its partner (bridged or not: a recording needs no bridge).
+fn heard_by_caller(
+    legs: &mut [Option<Leg>],
+    slots: &HashMap<LegId, usize>,
     rec: &Recording,
-) -> (Option<&'a mut Leg>, Option<&'a mut Leg>) {
-    let partner_slot = slots.get(&rec.leg.partner()).copied();
-    match partner_slot {
-        Some(p) if p != rec.slot => match legs.get_disjoint_mut([rec.slot, p]) {
-            Ok([caller, partner]) => (
-                caller.as_mut().filter(|l| l.id == rec.leg),
-                partner.as_mut(),
-            ),
-            Err(_) => (None, None),
-        },
-        _ => (
-            legs.get_mut(rec.slot)
-                .and_then(Option::as_mut)
-                .filter(|l| l.id == rec.leg),
-            None,
+) -> [(LegId, bool); 2] {
+    let (partner, third) = (rec.leg.partner(), rec.leg.third());
+    let (conferenced, bridged) = match caller_of(legs, rec) {
+        Some(caller) => (
+            caller.in_conference(),
+            caller.bridged_to().map(|(peer, _)| peer),
         ),
+        None => (false, None),
+    };
+    if conferenced {
+        // A call has three legs, so the caller's conference is the only one its legs can be in.
+        let mut member = |id| leg_by_id(legs, slots, id).is_some_and(|l| l.in_conference());
+        [(partner, member(partner)), (third, member(third))]
+    } else if bridged == Some(third) {
+        [(partner, false), (third, true)]
+    } else {
+        [(partner, true), (third, false)]
     }
 }
 
-/// Starts or stops capturing on both legs of a recording.
+/// Starts capturing on the recorded caller and the legs it hears, or stops capturing on all
+/// three legs of its call.
 fn capture(legs: &mut [Option<Leg>], slots: &HashMap<LegId, usize>, rec: &Recording, on: bool) {
-    let (caller, partner) = recorded_legs(legs, slots, rec);
-    for leg in [caller, partner].into_iter().flatten() {
-        leg.set_capture(on);
+    if let Some(caller) = caller_of(legs, rec) {
+        caller.set_capture(on);
+    }
+    let heard = match on {
+        true => heard_by_caller(legs, slots, rec),
+        false => [(rec.leg.partner(), false), (rec.leg.third(), false)],
+    };
+    for (id, hears) in heard {
+        if let Some(leg) = leg_by_id(legs, slots, id) {
+            leg.set_capture(hears);
+        }
     }
 }
 
-/// One cycle of a recording: each side's captured frame, or silence (a partner opened since
-/// starts capturing now).
+/// One cycle of a recording: the caller's captured frame on the left, the sum of the captured
+/// frames of the legs it hears on the right, silence for what is missing. Capture follows who
+/// the caller hears now (a partner opened since, a conference started or ended).
 fn take_frame(
     legs: &mut [Option<Leg>],
     slots: &HashMap<LegId, usize>,
     rec: &Recording,
     frame: &mut StereoFrame,
 ) {
-    let (caller, partner) = recorded_legs(legs, slots, rec);
-    match caller {
+    let heard = heard_by_caller(legs, slots, rec);
+    match caller_of(legs, rec) {
         Some(leg) => {
             leg.take_captured(&mut frame.left);
         }
         None => frame.left.fill(0),
     }
-    match partner {
-        Some(leg) => {
-            leg.set_capture(true);
-            leg.take_captured(&mut frame.right);
+    frame.right.fill(0);
+    let mut part = [0i16; FRAME_SAMPLES];
+    for (id, hears) in heard {
+        let Some(leg) = leg_by_id(legs, slots, id) else {
+            continue;
+        };
+        leg.set_capture(hears);
+        if hears && leg.take_captured(&mut part) {
+            mixer::add_saturating(&mut frame.right, &part);
         }
-        None => frame.right.fill(0),
     }
 }
 

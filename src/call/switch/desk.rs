@@ -85,6 +85,7 @@ impl Switch {
                 };
                 self.seat_hang_up(now, call);
             }
+            DeskCommand::Transfer { kind, to } => return self.transfer(now, seat, kind, &to),
             DeskCommand::Queues | DeskCommand::Seats | DeskCommand::Stats { .. } => {}
             DeskCommand::WhoAmI => {}
         }
@@ -138,7 +139,7 @@ impl Switch {
     }
 
     /// The caller's call a seat is talking on.
-    fn call_of_seat(&self, seat: SeatId) -> Option<crate::call::CallId> {
+    pub(super) fn call_of_seat(&self, seat: SeatId) -> Option<crate::call::CallId> {
         self.calls.iter().find_map(|(id, call)| {
             let link = call.seats.as_ref()?.link.as_ref()?;
             (link.seat == seat).then_some(*id)

@@ -126,14 +126,20 @@ impl Switch {
     }
 
     /// A transfer to `target` starts; returns its index in the record's transfers.
-    pub(super) fn note_transfer(&mut self, now: Instant, id: CallId, target: &str) -> usize {
+    pub(super) fn note_transfer(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        kind: &str,
+        target: &str,
+    ) -> usize {
         let at = self.utc(now);
         let Some(call) = self.calls.get_mut(&id) else {
             return 0;
         };
         call.record.times.navigation_ended.get_or_insert(at);
         call.record.transfers.push(TransferAttempt {
-            kind: "subcentre".to_string(),
+            kind: kind.to_string(),
             target: target.to_string(),
             started: at,
             answered: None,

@@ -79,7 +79,7 @@ impl Switch {
     }
 
     /// Plays `first` (an announcement), then the queue's music, to a waiting caller.
-    fn play_waiting(&mut self, id: CallId, first: Vec<String>) {
+    pub(super) fn play_waiting(&mut self, id: CallId, first: Vec<String>) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -116,13 +116,8 @@ impl Switch {
             self.play_waiting(id, Vec::new());
             return true;
         }
-        let held = self
-            .calls
-            .get(&id)
-            .and_then(|c| c.seats.as_ref())
-            .and_then(|s| s.link.as_ref())
-            .is_some_and(|l| l.held);
-        if held && self.calls.get(&id).and_then(|c| c.hold_play) == Some(play) {
+        // Music on hold (the seat holds, or a transfer rings) loops until it is stopped.
+        if self.calls.get(&id).and_then(|c| c.hold_play) == Some(play) {
             self.play_hold_music(id);
             return true;
         }
@@ -640,7 +635,7 @@ impl Switch {
     }
 
     /// Ends the talk with the seat: BYE it unless it hung up itself; the seat goes to wrap-up.
-    fn end_seat_link(&mut self, now: Instant, id: CallId, send_bye: bool) {
+    pub(super) fn end_seat_link(&mut self, now: Instant, id: CallId, send_bye: bool) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -731,7 +726,7 @@ impl Switch {
     }
 
     /// Music on hold for a caller the seat put on hold (the queue's music).
-    fn play_hold_music(&mut self, id: CallId) {
+    pub(super) fn play_hold_music(&mut self, id: CallId) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };

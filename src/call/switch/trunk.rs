@@ -26,7 +26,14 @@ pub const TRUNK_RING: Duration = Duration::from_secs(30);
 impl Switch {
     /// Starts passing the call to a sub-centre; false when that cannot even start (the
     /// dialplan's fallback runs then).
-    pub(super) fn start_trunk(&mut self, now: Instant, id: CallId, subcentre: SubCentreId) -> bool {
+    /// `transfer` is the record's transfer entry when a seat started it (else one is noted).
+    pub(super) fn start_trunk(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        subcentre: SubCentreId,
+        transfer: Option<usize>,
+    ) -> bool {
         let Some(call) = self.calls.get_mut(&id) else {
             return false;
         };
@@ -48,7 +55,10 @@ impl Switch {
         };
         let leg = call.leg.partner();
         let peer = Peer::udp(centre.trunk);
-        let transfer = self.note_transfer(now, id, &name);
+        let transfer = match transfer {
+            Some(index) => index,
+            None => self.note_transfer(now, id, "subcentre", &name),
+        };
         if let Some(why) = refusal {
             info!(call = id.0, subcentre = %name, why, "sub-centre not tried");
             self.note_transfer_outcome(now, id, transfer, why);
@@ -290,6 +300,8 @@ impl Switch {
             return self.trunk_failed(now, id, "no-answer-sdp");
         };
         trunk.state = TrunkState::Bridged;
+        call.returns_to = None;
+        call.hold_play = None;
         let leg = trunk.leg;
         let transfer = trunk.transfer;
         self.by_dialog.insert(dialog.id.clone(), id);
@@ -321,6 +333,9 @@ impl Switch {
         }
         warn!(call = id.0, why, "sub-centre did not take the call");
         self.drop_trunk(id);
+        if self.back_from_transfer(now, id) {
+            return;
+        }
         let actions = match self.calls.get_mut(&id).and_then(|c| c.nav.as_mut()) {
             Some(nav) => nav.on_transfer_failed(now),
             None => return,
@@ -343,6 +358,10 @@ impl Switch {
             return;
         };
         // The leg stays until the CANCEL is through; the caller does not wait for it.
+        if call.returns_to.is_some() {
+            self.back_from_transfer(now, id);
+            return;
+        }
         let actions = match call.nav.as_mut() {
             Some(nav) => nav.on_transfer_failed(now),
             None => return,

@@ -9,7 +9,7 @@ use super::spans::{is_number, Diags, Fields, Pos, Src};
 use super::time::schedule_ref;
 use super::Loader;
 use crate::dialplan::model::{NumberList, QueueDecl, QueueId, Strategy, SubCentre, TrunkTransport};
-use crate::dialplan::spoken::ANNOUNCEMENT_PROMPTS;
+use crate::dialplan::spoken::{ANNOUNCEMENT_PROMPTS, TRANSFER_FAILED};
 
 /// The keys of a list.
 const LIST_KEYS: &[&str] = &["file"];
@@ -232,6 +232,8 @@ pub(super) fn queues(l: &mut Loader<'_>) {
                 l.implied_prompt(name, &s.pos);
             }
         }
+        // Any queue can take back a caller whose transfer failed, and says so.
+        l.implied_prompt(TRANSFER_FAILED, &s.pos);
         l.plan.queues.push(q);
     }
 }

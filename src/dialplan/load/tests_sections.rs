@@ -387,9 +387,11 @@ fn prompt_files_are_loaded_and_checked_at_each_reference() {
     std::fs::write(dp.join("sub/ignored.toml"), "this is not TOML").expect("write");
     write_wav(&prompts.join("12345/welcome.wav"), 1, 8000, 800);
     write_wav(&prompts.join("12345/main-menu.wav"), 2, 44100, 100);
-    // What the queue plays without naming it: its default music and the announcements.
+    // What the queue plays without naming it: its default music, the announcements and the
+    // notice of a failed transfer.
     let implied: Vec<&str> = std::iter::once("queue/music")
         .chain(ANNOUNCEMENT_PROMPTS.iter().copied())
+        .chain(std::iter::once(crate::dialplan::spoken::TRANSFER_FAILED))
         .collect();
     for name in &implied[1..] {
         write_wav(&prompts.join(format!("{name}.wav")), 1, 8000, 80);

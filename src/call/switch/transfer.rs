@@ -1,0 +1,149 @@
+//! Transfers a seat makes from its desktop: the caller goes on to another skill group or a
+//! sub-centre. Only targets the dialplans declare can be reached (no toll fraud through the
+//! engine), and a caller whose transfer fails goes back to the queue it came from, told so.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use tracing::info;
+
+use super::Switch;
+use crate::acd::SeatId;
+use crate::call::caller::CallId;
+use crate::desk::{DeskError, TransferKind};
+use crate::dialplan::model::{QueueId, SubCentreId};
+use crate::dialplan::spoken::TRANSFER_FAILED;
+
+/// Where a transfer goes.
+enum Target {
+    Queue(QueueId, String),
+    SubCentre(SubCentreId),
+}
+
+impl Switch {
+    /// The seat passes its caller to `to` (`queue:NAME` or `subcentre:NAME`).
+    pub(super) fn transfer(
+        &mut self,
+        now: Instant,
+        seat: SeatId,
+        kind: TransferKind,
+        to: &str,
+    ) -> Result<Value, DeskError> {
+        let Some(id) = self.call_of_seat(seat) else {
+            return Err(DeskError::new(409, "not on a call"));
+        };
+        let target = self.target(id, to)?;
+        if let Target::Queue(_, name) = &target {
+            let staffed = self
+                .acd
+                .queues()
+                .iter()
+                .any(|q| &q.name == name && q.staffed > 0);
+            if !staffed {
+                return Err(DeskError::new(409, format!("no seat of {name} is at work")));
+            }
+        }
+        info!(
+            call = id.0,
+            to,
+            kind = kind.as_str(),
+            "transfer by the seat"
+        );
+        let priority = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.record.queues.last())
+            .map_or(0, |v| v.priority);
+        let index = self.note_transfer(now, id, kind.as_str(), to);
+        // Blind: the seat leaves now and goes to wrap-up.
+        self.end_seat_link(now, id, true);
+        match target {
+            Target::Queue(queue, _) => {
+                self.note_transfer_outcome(now, id, index, "queued");
+                let actions = self.enter_queue(now, id, queue, priority);
+                self.run_flow(now, id, actions);
+            }
+            Target::SubCentre(subcentre) => {
+                let origin = self
+                    .calls
+                    .get(&id)
+                    .and_then(|c| c.record.queues.last())
+                    .map(|v| v.queue.clone());
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.returns_to = origin;
+                }
+                match self.start_trunk(now, id, subcentre, Some(index)) {
+                    // The caller hears music while the sub-centre rings.
+                    true => self.play_hold_music(id),
+                    false => {
+                        self.back_from_transfer(now, id);
+                    }
+                }
+            }
+        }
+        Ok(json!({ "transferred": to, "kind": kind.as_str() }))
+    }
+
+    /// Reads a target: only the call's dialplans' queues and sub-centres.
+    fn target(&self, id: CallId, to: &str) -> Result<Target, DeskError> {
+        let refused = || {
+            DeskError::new(
+                403,
+                format!(
+                    "{to}: not a declared target (queue:NAME or subcentre:NAME of the dialplans)"
+                ),
+            )
+        };
+        let call = self.calls.get(&id).ok_or_else(refused)?;
+        let dialplan = &call.plan.dialplan;
+        match to.split_once(':') {
+            Some(("queue", name)) => dialplan
+                .queues
+                .iter()
+                .position(|q| q.name == name)
+                .map(|at| Target::Queue(QueueId(at as u32), name.to_string()))
+                .ok_or_else(refused),
+            Some(("subcentre", name)) => dialplan
+                .subcentres
+                .iter()
+                .position(|s| s.name == name)
+                .map(|at| Target::SubCentre(SubCentreId(at as u32)))
+                .ok_or_else(refused),
+            _ => Err(refused()),
+        }
+    }
+
+    /// A transfer the seat made did not reach its target: the caller hears so and waits in
+    /// the queue it came from (or takes the dialplan's fallback when nobody is at work there).
+    /// False when the call was not one a seat transferred.
+    pub(super) fn back_from_transfer(&mut self, now: Instant, id: CallId) -> bool {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return false;
+        };
+        let Some(origin) = call.returns_to.take() else {
+            return false;
+        };
+        call.hold_play = None;
+        let Some(call) = self.calls.get(&id) else {
+            return true;
+        };
+        let queue = call
+            .plan
+            .dialplan
+            .queues
+            .iter()
+            .position(|q| q.name == origin);
+        let priority = call.record.queues.last().map_or(0, |v| v.priority);
+        info!(call = id.0, queue = %origin, "transfer failed: back to the queue");
+        let actions = match queue {
+            Some(at) => self.enter_queue(now, id, QueueId(at as u32), priority),
+            None => Vec::new(),
+        };
+        if actions.is_empty() && self.calls.get(&id).is_some_and(|c| c.waiting.is_some()) {
+            self.play_waiting(id, vec![TRANSFER_FAILED.to_string()]);
+        } else {
+            self.run_flow(now, id, actions);
+        }
+        true
+    }
+}
