@@ -53,7 +53,7 @@ pub enum DeskCommand {
     HangUp,
     /// Pass the seat's caller on to a declared target.
     Transfer {
-        /// `blind` (the seat leaves at once).
+        /// `blind` (the seat leaves at once) or `three-way`.
         kind: TransferKind,
         /// `queue:NAME` or `subcentre:NAME`, declared in the dialplans.
         to: String,
@@ -96,6 +96,9 @@ impl DeskCommand {
 pub enum TransferKind {
     /// The caller goes to the target; the seat is free at once.
     Blind,
+    /// The target is called; once it answers caller, seat and target talk together, until the
+    /// seat leaves (hangs up) and caller and target go on.
+    ThreeWay,
 }
 
 impl TransferKind {
@@ -103,6 +106,7 @@ impl TransferKind {
     pub fn as_str(self) -> &'static str {
         match self {
             TransferKind::Blind => "blind",
+            TransferKind::ThreeWay => "three-way",
         }
     }
 }

@@ -263,7 +263,12 @@ fn parse_transfer(body: &[u8]) -> Result<DeskCommand, String> {
     let fields = object(body, &["kind", "to"])?.unwrap_or_default();
     let kind = match fields.get("kind").and_then(serde_json::Value::as_str) {
         Some("blind") => TransferKind::Blind,
-        Some(other) => return Err(format!("kind: `{other}` is not a transfer kind (blind)")),
+        Some("three-way") => TransferKind::ThreeWay,
+        Some(other) => {
+            return Err(format!(
+                "kind: `{other}` is not a transfer kind (blind, three-way)"
+            ))
+        }
         None => return Err("kind: give the transfer kind, as {\"kind\": \"blind\"}".to_owned()),
     };
     let to = match fields.get("to").and_then(serde_json::Value::as_str) {

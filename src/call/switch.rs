@@ -198,16 +198,16 @@ impl Switch {
         match event {
             MediaEvent::Opened { leg, local } if partner(leg) => {
                 let id = CallId(leg.call_leg().0);
-                match self.calls.get(&id).is_some_and(|c| c.seats.is_some()) {
-                    true => self.seat_media_opened(now, id, local.port()),
-                    false => self.trunk_opened(now, id, local.port()),
+                match self.trunk_leg(id) == Some(leg) {
+                    true => self.trunk_opened(now, id, local.port()),
+                    false => self.seat_media_opened(now, id, local.port()),
                 }
             }
             MediaEvent::OpenFailed { leg } if partner(leg) => {
                 let id = CallId(leg.call_leg().0);
-                match self.calls.get(&id).is_some_and(|c| c.seats.is_some()) {
-                    true => self.seat_media_failed(now, id),
-                    false => self.trunk_failed(now, id, "no-rtp-port"),
+                match self.trunk_leg(id) == Some(leg) {
+                    true => self.trunk_failed(now, id, "no-rtp-port"),
+                    false => self.seat_media_failed(now, id),
                 }
             }
             MediaEvent::Opened { leg, local } => self.leg_opened(now, CallId(leg.0), local.port()),
@@ -245,6 +245,11 @@ impl Switch {
             }
         }
         self.settle(now);
+    }
+
+    /// The media leg of the call's trunk, when it has one.
+    fn trunk_leg(&self, id: CallId) -> Option<LegId> {
+        self.calls.get(&id)?.trunk.as_ref().map(|t| t.leg)
     }
 
     /// Fires due timers.

@@ -1630,3 +1630,97 @@ fn a_busy_subcentre_sends_the_caller_back_to_its_queue_with_a_notice() {
         ("general", None)
     );
 }
+
+fn three_way(sim: &mut Sim) -> DeskReply {
+    let command = DeskCommand::Transfer {
+        kind: crate::desk::TransferKind::ThreeWay,
+        to: "subcentre:tax".to_string(),
+    };
+    sim.desk_as("a1001", command)
+}
+
+/// A three-way call: the seat calls the sub-centre, which answers; all three are mixed.
+/// Returns the seat phone's INVITE and the sub-centre's.
+fn in_three_way_call() -> (Sim, Phone, SeatPhone, Request, Phone, Request) {
+    let (mut sim, caller, phone, seat_invite) = talking_for_transfer();
+    three_way(&mut sim).expect("calling the sub-centre");
+    assert_eq!(
+        sim.media(),
+        ["open 1\""],
+        "the sub-centre gets the third leg"
+    );
+    let pbx = Phone::new(9);
+    let trunk_invite = sim.request_to(pbx.addr, "INVITE");
+    sim.send(pbx.addr, super::switch_tests::pbx_reply(&trunk_invite, 200));
+    sim.request_to(pbx.addr, "ACK");
+    assert_eq!(
+        sim.media(),
+        [
+            "stream 1\" Pcmu/0 to 198.51.100.9:41000 te=Some(101) send recv",
+            "conference 1 1' 1\"",
+        ],
+        "caller, seat and sub-centre each hear the other two"
+    );
+    (sim, caller, phone, seat_invite, pbx, trunk_invite)
+}
+
+fn pbx_bye(invite: &Request) -> String {
+    super::switch_tests::pbx_request(invite, "BYE", 2)
+}
+
+#[test]
+fn in_a_three_way_call_the_seat_leaves_and_caller_and_subcentre_go_on() {
+    let (mut sim, caller, mut phone, seat_invite, pbx, trunk_invite) = in_three_way_call();
+    // The seat introduces the case and hangs up.
+    sim.send(phone.addr, phone.request(&seat_invite, "BYE", None, None));
+    sim.response_to(phone.addr, 200, "BYE");
+    let media = sim.media();
+    assert_eq!(
+        media,
+        ["bridge 1 1\"", "close 1'"],
+        "caller and sub-centre joined directly, without the mixer"
+    );
+    assert!(sim.desk_events().contains(&"a1001 wrap-up".to_string()));
+    sim.assert_quiet();
+    // The sub-centre ends the call.
+    sim.send(pbx.addr, pbx_bye(&trunk_invite));
+    sim.response_to(pbx.addr, 200, "BYE");
+    sim.request_to(caller.addr, "BYE");
+    let transfer = &sim.last_record().transfers[0];
+    assert_eq!(
+        (transfer.kind.as_str(), transfer.outcome.as_deref()),
+        ("three-way", Some("answered"))
+    );
+}
+
+#[test]
+fn when_the_subcentre_leaves_a_three_way_call_caller_and_seat_go_on() {
+    let (mut sim, caller, _phone, _seat_invite, pbx, trunk_invite) = in_three_way_call();
+    sim.send(pbx.addr, pbx_bye(&trunk_invite));
+    sim.response_to(pbx.addr, 200, "BYE");
+    assert_eq!(sim.media(), ["close 1\"", "bridge 1 1'"]);
+    sim.assert_quiet();
+    let _ = caller;
+}
+
+#[test]
+fn a_busy_subcentre_leaves_the_caller_talking_to_the_seat() {
+    let (mut sim, mut caller, _phone, _invite) = talking_for_transfer();
+    three_way(&mut sim).expect("calling the sub-centre");
+    sim.media();
+    let pbx = Phone::new(9);
+    let trunk_invite = sim.request_to(pbx.addr, "INVITE");
+    sim.send(pbx.addr, super::switch_tests::pbx_reply(&trunk_invite, 486));
+    sim.request_to(pbx.addr, "ACK");
+    assert_eq!(
+        sim.media(),
+        ["close 1\""],
+        "the caller stays bridged to the seat"
+    );
+    sim.assert_quiet();
+    sim.send(caller.addr, caller.in_dialog("BYE", None));
+    sim.expect_response(&caller, 200, "BYE");
+    let record = sim.final_records()[0].clone();
+    assert_eq!(record.transfers[0].outcome.as_deref(), Some("486"));
+    assert_eq!(record.queues[0].seat.as_deref(), Some("a1001"));
+}

@@ -123,9 +123,11 @@ fn summary(message: &Message) -> String {
 
 /// A media command as one readable line.
 pub(super) fn show(command: &MediaCommand) -> String {
-    let leg = |leg: &LegId| match *leg == leg.call_leg() {
-        true => leg.0.to_string(),
-        false => format!("{}'", leg.call_leg().0),
+    // The caller's leg `1`, its partner (seat or trunk) `1'`, its third leg `1"`.
+    let leg = |leg: &LegId| match leg {
+        l if *l == l.call_leg() => l.0.to_string(),
+        l if *l == l.call_leg().third() => format!("{}\"", l.call_leg().0),
+        l => format!("{}'", l.call_leg().0),
     };
     match command {
         MediaCommand::Open { leg: l } => format!("open {}", leg(l)),
@@ -1872,7 +1874,7 @@ fn to_the_pbx(config: SwitchConfig, plan_text: &str) -> (Sim, Phone, Request) {
 }
 
 /// The PBX's in-dialog request after it answered `invite`.
-fn pbx_request(invite: &Request, method: &str, seq: u32) -> String {
+pub(super) fn pbx_request(invite: &Request, method: &str, seq: u32) -> String {
     let to = invite.headers.get(&HeaderName::To).unwrap_or("");
     let from = invite.headers.get(&HeaderName::From).unwrap_or("");
     format!(

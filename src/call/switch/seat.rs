@@ -12,6 +12,7 @@ use super::{stream_params, Switch};
 use crate::acd::{AcdAction, AcdEvent, Enqueued, LeftBecause, SeatId, SeatState, NO_ANSWER};
 use crate::call::caller::{CallId, Ending, Phase};
 use crate::call::seat_leg::{Branch, Offer, SeatLink, SeatMedia, SeatSide, Waiting};
+use crate::call::trunk_leg::TrunkState;
 use crate::dialplan::model::QueueId;
 use crate::dialplan::navigation::Action;
 use crate::dialplan::spoken::queue_announcement;
@@ -583,10 +584,19 @@ impl Switch {
         self.after_seat(now, id);
     }
 
+    /// Whether the call is bridged to a sub-centre's trunk.
+    pub(super) fn trunk_bridged(&self, id: CallId) -> bool {
+        let trunk = self.calls.get(&id).and_then(|c| c.trunk.as_ref());
+        trunk.is_some_and(|t| t.state == TrunkState::Bridged)
+    }
+
     /// The desk hangs up the seat's call: the seat leaves, the caller goes on.
     pub(super) fn seat_hang_up(&mut self, now: Instant, id: CallId) {
+        let three_way = self.trunk_bridged(id);
         self.end_seat_link(now, id, true);
-        self.after_seat(now, id);
+        if !three_way {
+            self.after_seat(now, id);
+        }
     }
 
     /// A request inside the dialog with a seat's phone.
@@ -601,8 +611,12 @@ impl Switch {
             Method::Bye => {
                 self.reply(now, txn, &request, 200);
                 info!(call = id.0, "the seat hung up");
+                let three_way = self.trunk_bridged(id);
                 self.end_seat_link(now, id, false);
-                self.after_seat(now, id);
+                // After a three-way call the caller stays with the sub-centre.
+                if !three_way {
+                    self.after_seat(now, id);
+                }
             }
             Method::Invite => self.seat_reinvite(now, id, txn, request),
             Method::Options => self.reply(now, txn, &request, 200),
@@ -656,8 +670,21 @@ impl Switch {
             let bye = link.dialog.request(Method::Bye);
             self.endpoint.send_request(now, bye, link.peer);
         }
-        self.media
-            .push_back(MediaCommand::Unbridge { leg: caller_leg });
+        // Leaving a three-way call: caller and sub-centre are joined directly, without the mixer.
+        let trunk_leg = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.trunk.as_ref())
+            .filter(|t| t.state == TrunkState::Bridged)
+            .map(|t| t.leg);
+        let command = match trunk_leg {
+            Some(peer) => MediaCommand::Bridge {
+                leg: caller_leg,
+                peer,
+            },
+            None => MediaCommand::Unbridge { leg: caller_leg },
+        };
+        self.media.push_back(command);
         self.acd.call_ended(now, id);
         self.close_idle_seat_side(id);
     }

@@ -43,6 +43,24 @@ impl Switch {
                 return Err(DeskError::new(409, format!("no seat of {name} is at work")));
             }
         }
+        if kind == TransferKind::ThreeWay {
+            let Target::SubCentre(subcentre) = target else {
+                return Err(DeskError::new(
+                    409,
+                    "a three-way call is made with a sub-centre",
+                ));
+            };
+            if self.calls.get(&id).is_some_and(|c| c.trunk.is_some()) {
+                return Err(DeskError::new(409, "a transfer is already under way"));
+            }
+            info!(call = id.0, to, "three-way call by the seat");
+            let index = self.note_transfer(now, id, kind.as_str(), to);
+            // The seat and the caller keep talking while the sub-centre rings.
+            if !self.start_trunk(now, id, subcentre, Some(index)) {
+                return Err(DeskError::new(409, format!("{to} cannot be called now")));
+            }
+            return Ok(json!({ "transferring": to, "kind": kind.as_str() }));
+        }
         info!(
             call = id.0,
             to,

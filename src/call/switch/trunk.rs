@@ -53,7 +53,12 @@ impl Switch {
             (_, TrunkTransport::Tcp) => Some("no-outbound-tcp"),
             _ => None,
         };
-        let leg = call.leg.partner();
+        // With a seat on the call (three-way), the target gets the call's third leg.
+        let seat_on_call = call.seats.as_ref().is_some_and(|s| s.link.is_some());
+        let leg = match seat_on_call {
+            true => call.leg.third(),
+            false => call.leg.partner(),
+        };
         let peer = Peer::udp(centre.trunk);
         let transfer = match transfer {
             Some(index) => index,
@@ -307,6 +312,11 @@ impl Switch {
         self.by_dialog.insert(dialog.id.clone(), id);
         trunk.dialog = Some(dialog);
         call.current_play = None;
+        let seat_leg = call
+            .seats
+            .as_ref()
+            .filter(|s| s.link.is_some())
+            .map(|s| s.leg);
         self.note_transfer_outcome(now, id, transfer, "answered");
         self.wakes.clear(&Wake::Trunk(id));
         info!(call = id.0, "sub-centre answered: bridged");
@@ -314,12 +324,20 @@ impl Switch {
             leg,
             params: stream_params(&params),
         });
-        self.media
-            .push_back(MediaCommand::StopPlay { leg: caller_leg });
-        self.media.push_back(MediaCommand::Bridge {
-            leg: caller_leg,
-            peer: leg,
-        });
+        match seat_leg {
+            // Three-way: caller, seat and sub-centre each hear the other two.
+            Some(seat_leg) => self.media.push_back(MediaCommand::Conference {
+                legs: vec![caller_leg, seat_leg, leg],
+            }),
+            None => {
+                self.media
+                    .push_back(MediaCommand::StopPlay { leg: caller_leg });
+                self.media.push_back(MediaCommand::Bridge {
+                    leg: caller_leg,
+                    peer: leg,
+                });
+            }
+        }
         self.start_recording(now, id);
     }
 
@@ -440,6 +458,20 @@ impl Switch {
                 self.reply(now, txn, &request, 200);
                 info!(call = id.0, "the sub-centre hung up");
                 self.drop_trunk(id);
+                // In a three-way call the caller and the seat go on together.
+                let seat_leg = self
+                    .calls
+                    .get(&id)
+                    .and_then(|c| c.seats.as_ref())
+                    .filter(|s| s.link.is_some())
+                    .map(|s| (s.leg.call_leg(), s.leg));
+                if let Some((caller_leg, seat_leg)) = seat_leg {
+                    self.media.push_back(MediaCommand::Bridge {
+                        leg: caller_leg,
+                        peer: seat_leg,
+                    });
+                    return;
+                }
                 let talking = self.calls.get(&id).map(|c| c.phase);
                 if talking.is_some_and(|p| p != Phase::HangingUp) {
                     self.hang_up(now, id, Ending::SubCentreHungUp);
