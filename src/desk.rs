@@ -53,11 +53,15 @@ pub enum DeskCommand {
     HangUp,
     /// Pass the seat's caller on to a declared target.
     Transfer {
-        /// `blind` (the seat leaves at once) or `three-way`.
+        /// `blind` (the seat leaves at once), `three-way` or `consult`.
         kind: TransferKind,
         /// `queue:NAME` or `subcentre:NAME`, declared in the dialplans.
         to: String,
     },
+    /// Complete a consult transfer: caller and target are joined, the seat leaves.
+    CompleteTransfer,
+    /// Cancel a consult transfer: the target is hung up, the caller is back with the seat.
+    CancelTransfer,
     /// The queues and their waiting callers.
     Queues,
     /// The seats and their states.
@@ -83,6 +87,8 @@ impl DeskCommand {
             DeskCommand::Answer => "answer",
             DeskCommand::HangUp => "hangup",
             DeskCommand::Transfer { .. } => "transfer",
+            DeskCommand::CompleteTransfer => "complete-transfer",
+            DeskCommand::CancelTransfer => "cancel-transfer",
             DeskCommand::Queues => "queues",
             DeskCommand::Seats => "seats",
             DeskCommand::Stats { .. } => "stats",
@@ -99,6 +105,9 @@ pub enum TransferKind {
     /// The target is called; once it answers caller, seat and target talk together, until the
     /// seat leaves (hangs up) and caller and target go on.
     ThreeWay,
+    /// The caller waits on hold with music while the seat talks to the target; then the seat
+    /// completes (caller and target joined, seat leaves) or cancels (back to the caller).
+    Consult,
 }
 
 impl TransferKind {
@@ -107,6 +116,7 @@ impl TransferKind {
         match self {
             TransferKind::Blind => "blind",
             TransferKind::ThreeWay => "three-way",
+            TransferKind::Consult => "consult",
         }
     }
 }

@@ -125,6 +125,14 @@ pub(super) fn routes(api: Arc<DeskApi>) -> Router {
             action(|b| empty(b, DeskCommand::HangUp)),
         )
         .route("/seats/:id/transfer", action(parse_transfer))
+        .route(
+            "/seats/:id/transfer/complete",
+            action(|b| empty(b, DeskCommand::CompleteTransfer)),
+        )
+        .route(
+            "/seats/:id/transfer/cancel",
+            action(|b| empty(b, DeskCommand::CancelTransfer)),
+        )
         .route("/seats", get(seats))
         .route("/queues", get(queues))
         .route("/stats", get(stats))
@@ -264,9 +272,10 @@ fn parse_transfer(body: &[u8]) -> Result<DeskCommand, String> {
     let kind = match fields.get("kind").and_then(serde_json::Value::as_str) {
         Some("blind") => TransferKind::Blind,
         Some("three-way") => TransferKind::ThreeWay,
+        Some("consult") => TransferKind::Consult,
         Some(other) => {
             return Err(format!(
-                "kind: `{other}` is not a transfer kind (blind, three-way)"
+                "kind: `{other}` is not a transfer kind (blind, three-way, consult)"
             ))
         }
         None => return Err("kind: give the transfer kind, as {\"kind\": \"blind\"}".to_owned()),

@@ -138,6 +138,8 @@ pub struct Caller {
     pub arrived: Instant,
     /// Waiting in a queue for a seat.
     pub waiting: Option<Waiting>,
+    /// A consult transfer is under way: the caller is on hold while the seat talks to the target.
+    pub consulting: bool,
     /// The queue a caller goes back to when the transfer a seat made fails.
     pub returns_to: Option<String>,
     /// Offers to seats, and the seat talking to the caller.

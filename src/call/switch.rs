@@ -561,6 +561,7 @@ impl Switch {
                 arrived: now,
                 waiting: None,
                 returns_to: None,
+                consulting: false,
                 seats: None,
                 hold_play: None,
                 talk_ended: None,

@@ -1677,7 +1677,7 @@ fn in_a_three_way_call_the_seat_leaves_and_caller_and_subcentre_go_on() {
     let media = sim.media();
     assert_eq!(
         media,
-        ["bridge 1 1\"", "close 1'"],
+        ["stop 1", "bridge 1 1\"", "close 1'"],
         "caller and sub-centre joined directly, without the mixer"
     );
     assert!(sim.desk_events().contains(&"a1001 wrap-up".to_string()));
@@ -1698,7 +1698,7 @@ fn when_the_subcentre_leaves_a_three_way_call_caller_and_seat_go_on() {
     let (mut sim, caller, _phone, _seat_invite, pbx, trunk_invite) = in_three_way_call();
     sim.send(pbx.addr, pbx_bye(&trunk_invite));
     sim.response_to(pbx.addr, 200, "BYE");
-    assert_eq!(sim.media(), ["close 1\"", "bridge 1 1'"]);
+    assert_eq!(sim.media(), ["close 1\"", "stop 1", "bridge 1 1'"]);
     sim.assert_quiet();
     let _ = caller;
 }
@@ -1723,4 +1723,122 @@ fn a_busy_subcentre_leaves_the_caller_talking_to_the_seat() {
     let record = sim.final_records()[0].clone();
     assert_eq!(record.transfers[0].outcome.as_deref(), Some("486"));
     assert_eq!(record.queues[0].seat.as_deref(), Some("a1001"));
+}
+
+fn consult(sim: &mut Sim) -> DeskReply {
+    let command = DeskCommand::Transfer {
+        kind: crate::desk::TransferKind::Consult,
+        to: "subcentre:tax".to_string(),
+    };
+    sim.desk_as("a1001", command)
+}
+
+/// A consult: the caller on hold with music, the seat talking to the answered sub-centre.
+fn consulting() -> (Sim, Phone, SeatPhone, Request, Phone, Request) {
+    let (mut sim, caller, phone, seat_invite) = talking_for_transfer();
+    consult(&mut sim).expect("calling the sub-centre");
+    assert_eq!(
+        sim.media(),
+        ["open 1\"", "unbridge 1", "play 1 #2 [queue/music]"],
+        "the caller waits with music"
+    );
+    let pbx = Phone::new(9);
+    let trunk_invite = sim.request_to(pbx.addr, "INVITE");
+    sim.send(pbx.addr, super::switch_tests::pbx_reply(&trunk_invite, 200));
+    sim.request_to(pbx.addr, "ACK");
+    assert_eq!(
+        sim.media(),
+        [
+            "stream 1\" Pcmu/0 to 198.51.100.9:41000 te=Some(101) send recv",
+            "bridge 1' 1\"",
+        ],
+        "the seat talks to the sub-centre; the caller keeps the music"
+    );
+    (sim, caller, phone, seat_invite, pbx, trunk_invite)
+}
+
+#[test]
+fn a_completed_consult_joins_the_caller_to_the_subcentre_and_frees_the_seat() {
+    let (mut sim, _caller, phone, seat_invite, _pbx, _trunk_invite) = consulting();
+    sim.desk_as("a1001", DeskCommand::CompleteTransfer)
+        .expect("completed");
+    let bye = sim.request_to(phone.addr, "BYE");
+    assert_eq!(bye.call_id().unwrap(), seat_invite.call_id().unwrap());
+    assert_eq!(sim.media(), ["stop 1", "bridge 1 1\"", "close 1'"]);
+    assert!(sim.desk_events().contains(&"a1001 wrap-up".to_string()));
+    let transfer = &sim.last_record().transfers[0];
+    assert_eq!(transfer.kind, "consult");
+}
+
+#[test]
+fn a_cancelled_consult_hangs_up_the_subcentre_and_brings_the_caller_back() {
+    let (mut sim, _caller, _phone, _seat_invite, pbx, _trunk_invite) = consulting();
+    sim.desk_as("a1001", DeskCommand::CancelTransfer)
+        .expect("cancelled");
+    sim.request_to(pbx.addr, "BYE");
+    assert_eq!(sim.media(), ["close 1\"", "stop 1", "bridge 1 1'"]);
+    let refused = sim
+        .desk_as("a1001", DeskCommand::CancelTransfer)
+        .unwrap_err();
+    assert_eq!(refused.status, 409, "nothing left to cancel");
+}
+
+#[test]
+fn completing_a_consult_before_the_subcentre_answers_is_refused() {
+    let (mut sim, _caller, _phone, _invite) = talking_for_transfer();
+    consult(&mut sim).expect("calling the sub-centre");
+    let refused = sim
+        .desk_as("a1001", DeskCommand::CompleteTransfer)
+        .unwrap_err();
+    assert_eq!(refused.status, 409);
+}
+
+#[test]
+fn a_subcentre_that_does_not_answer_a_consult_brings_the_caller_back_to_the_seat() {
+    let (mut sim, _caller, _phone, _invite) = talking_for_transfer();
+    consult(&mut sim).expect("calling the sub-centre");
+    sim.media();
+    let pbx = Phone::new(9);
+    let trunk_invite = sim.request_to(pbx.addr, "INVITE");
+    sim.send(pbx.addr, super::switch_tests::pbx_reply(&trunk_invite, 603));
+    sim.request_to(pbx.addr, "ACK");
+    assert_eq!(sim.media(), ["close 1\"", "stop 1", "bridge 1 1'"]);
+}
+
+#[test]
+fn the_seat_hanging_up_during_an_unanswered_consult_sends_the_caller_back_to_the_queue() {
+    let (mut sim, _caller, mut phone, seat_invite) = talking_for_transfer();
+    consult(&mut sim).expect("calling the sub-centre");
+    sim.media();
+    let pbx = Phone::new(9);
+    let trunk_invite = sim.request_to(pbx.addr, "INVITE");
+    sim.send(pbx.addr, super::switch_tests::pbx_reply(&trunk_invite, 180));
+    sim.send(phone.addr, phone.request(&seat_invite, "BYE", None, None));
+    sim.response_to(phone.addr, 200, "BYE");
+    sim.request_to(pbx.addr, "CANCEL");
+    let media = sim.media();
+    assert!(
+        media
+            .iter()
+            .any(|m| m.contains("[queue/transfer-failed queue/music]")),
+        "told, then waiting in the queue again: {media:?}"
+    );
+    let record = sim.last_record();
+    assert_eq!(record.transfers[0].outcome.as_deref(), Some("seat-left"));
+    assert_eq!(
+        record.queues.len(),
+        2,
+        "back in the queue: {:?}",
+        record.queues
+    );
+}
+
+#[test]
+fn the_seat_hanging_up_during_an_answered_consult_completes_it() {
+    let (mut sim, caller, mut phone, seat_invite, _pbx, _trunk_invite) = consulting();
+    sim.send(phone.addr, phone.request(&seat_invite, "BYE", None, None));
+    sim.response_to(phone.addr, 200, "BYE");
+    assert_eq!(sim.media(), ["stop 1", "bridge 1 1\"", "close 1'"]);
+    sim.assert_quiet();
+    let _ = caller;
 }

@@ -86,6 +86,8 @@ impl Switch {
                 self.seat_hang_up(now, call);
             }
             DeskCommand::Transfer { kind, to } => return self.transfer(now, seat, kind, &to),
+            DeskCommand::CompleteTransfer => return self.complete_consult(now, seat),
+            DeskCommand::CancelTransfer => return self.cancel_consult(now, seat),
             DeskCommand::Queues | DeskCommand::Seats | DeskCommand::Stats { .. } => {}
             DeskCommand::WhoAmI => {}
         }

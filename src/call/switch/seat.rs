@@ -611,10 +611,15 @@ impl Switch {
             Method::Bye => {
                 self.reply(now, txn, &request, 200);
                 info!(call = id.0, "the seat hung up");
-                let three_way = self.trunk_bridged(id);
+                let joined = self.trunk_bridged(id);
+                let consulting = self.calls.get(&id).is_some_and(|c| c.consulting);
                 self.end_seat_link(now, id, false);
-                // After a three-way call the caller stays with the sub-centre.
-                if !three_way {
+                if joined {
+                    // After a three-way call or an answered consult the caller stays with
+                    // the sub-centre.
+                } else if consulting {
+                    self.abandoned_consult(now, id);
+                } else {
                     self.after_seat(now, id);
                 }
             }
@@ -677,14 +682,23 @@ impl Switch {
             .and_then(|c| c.trunk.as_ref())
             .filter(|t| t.state == TrunkState::Bridged)
             .map(|t| t.leg);
-        let command = match trunk_leg {
-            Some(peer) => MediaCommand::Bridge {
-                leg: caller_leg,
-                peer,
-            },
-            None => MediaCommand::Unbridge { leg: caller_leg },
-        };
-        self.media.push_back(command);
+        match trunk_leg {
+            Some(peer) => {
+                // After a consult the caller's music stops as it is joined.
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.consulting = false;
+                }
+                self.media
+                    .push_back(MediaCommand::StopPlay { leg: caller_leg });
+                self.media.push_back(MediaCommand::Bridge {
+                    leg: caller_leg,
+                    peer,
+                });
+            }
+            None => self
+                .media
+                .push_back(MediaCommand::Unbridge { leg: caller_leg }),
+        }
         self.acd.call_ended(now, id);
         self.close_idle_seat_side(id);
     }

@@ -13,6 +13,7 @@ use crate::call::caller::CallId;
 use crate::desk::{DeskError, TransferKind};
 use crate::dialplan::model::{QueueId, SubCentreId};
 use crate::dialplan::spoken::TRANSFER_FAILED;
+use crate::media::control::MediaCommand;
 
 /// Where a transfer goes.
 enum Target {
@@ -43,22 +44,38 @@ impl Switch {
                 return Err(DeskError::new(409, format!("no seat of {name} is at work")));
             }
         }
-        if kind == TransferKind::ThreeWay {
+        if kind != TransferKind::Blind {
             let Target::SubCentre(subcentre) = target else {
                 return Err(DeskError::new(
                     409,
-                    "a three-way call is made with a sub-centre",
+                    "three-way and consult transfers are made to a sub-centre",
                 ));
             };
             if self.calls.get(&id).is_some_and(|c| c.trunk.is_some()) {
                 return Err(DeskError::new(409, "a transfer is already under way"));
             }
-            info!(call = id.0, to, "three-way call by the seat");
+            info!(
+                call = id.0,
+                to,
+                kind = kind.as_str(),
+                "the seat calls a sub-centre"
+            );
             let index = self.note_transfer(now, id, kind.as_str(), to);
-            // The seat and the caller keep talking while the sub-centre rings.
             if !self.start_trunk(now, id, subcentre, Some(index)) {
                 return Err(DeskError::new(409, format!("{to} cannot be called now")));
             }
+            if kind == TransferKind::Consult {
+                // The caller waits with music; the seat talks to the target once it answers.
+                let leg = self.calls.get(&id).map(|c| c.leg);
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.consulting = true;
+                }
+                if let Some(leg) = leg {
+                    self.media.push_back(MediaCommand::Unbridge { leg });
+                }
+                self.play_hold_music(id);
+            }
+            // Three-way: the seat and the caller keep talking while the sub-centre rings.
             return Ok(json!({ "transferring": to, "kind": kind.as_str() }));
         }
         info!(
@@ -163,5 +180,89 @@ impl Switch {
             self.run_flow(now, id, actions);
         }
         true
+    }
+
+    /// The seat completes its consult transfer: caller and target are joined, the seat leaves.
+    pub(super) fn complete_consult(
+        &mut self,
+        now: Instant,
+        seat: SeatId,
+    ) -> Result<Value, DeskError> {
+        let id = self.consulting_call(seat)?;
+        if !self.trunk_bridged(id) {
+            return Err(DeskError::new(409, "the target has not answered yet"));
+        }
+        info!(call = id.0, "consult transfer completed");
+        // Leaving joins the caller to the target (and stops the music).
+        self.end_seat_link(now, id, true);
+        Ok(json!({ "transfer": "completed" }))
+    }
+
+    /// The seat cancels its consult transfer: the target is hung up, the caller is back.
+    pub(super) fn cancel_consult(
+        &mut self,
+        now: Instant,
+        seat: SeatId,
+    ) -> Result<Value, DeskError> {
+        let id = self.consulting_call(seat)?;
+        info!(call = id.0, "consult transfer cancelled");
+        let trunk = self.calls.get(&id).and_then(|c| c.trunk.as_ref());
+        if let Some(index) = trunk.map(|t| t.transfer) {
+            self.note_transfer_outcome(now, id, index, "cancelled");
+        }
+        self.end_trunk(now, id);
+        self.rejoin_seat(id);
+        Ok(json!({ "transfer": "cancelled" }))
+    }
+
+    /// The call of `seat` with a consult transfer under way.
+    fn consulting_call(&self, seat: SeatId) -> Result<CallId, DeskError> {
+        let id = self
+            .call_of_seat(seat)
+            .ok_or_else(|| DeskError::new(409, "not on a call"))?;
+        match self.calls.get(&id).is_some_and(|c| c.consulting) {
+            true => Ok(id),
+            false => Err(DeskError::new(409, "no consult transfer under way")),
+        }
+    }
+
+    /// The caller and the seat talk again (a consult ended, or the third party left): music
+    /// stopped, the two bridged.
+    pub(super) fn rejoin_seat(&mut self, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let seat_leg = call
+            .seats
+            .as_ref()
+            .filter(|s| s.link.is_some())
+            .map(|s| s.leg);
+        let Some(seat_leg) = seat_leg else {
+            return;
+        };
+        call.consulting = false;
+        call.hold_play = None;
+        let leg = call.leg;
+        self.media.push_back(MediaCommand::StopPlay { leg });
+        self.media.push_back(MediaCommand::Bridge {
+            leg,
+            peer: seat_leg,
+        });
+    }
+
+    /// The seat hung up during a consult before the target answered: the target is given up
+    /// and the caller goes back to the queue it came from, told so.
+    pub(super) fn abandoned_consult(&mut self, now: Instant, id: CallId) {
+        let trunk = self.calls.get(&id).and_then(|c| c.trunk.as_ref());
+        if let Some(index) = trunk.map(|t| t.transfer) {
+            self.note_transfer_outcome(now, id, index, "seat-left");
+        }
+        self.end_trunk(now, id);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.consulting = false;
+        call.returns_to = call.record.queues.last().map(|v| v.queue.clone());
+        self.back_from_transfer(now, id);
     }
 }

@@ -311,7 +311,10 @@ impl Switch {
         let transfer = trunk.transfer;
         self.by_dialog.insert(dialog.id.clone(), id);
         trunk.dialog = Some(dialog);
-        call.current_play = None;
+        let consulting = call.consulting;
+        if !consulting {
+            call.current_play = None;
+        }
         let seat_leg = call
             .seats
             .as_ref()
@@ -325,6 +328,11 @@ impl Switch {
             params: stream_params(&params),
         });
         match seat_leg {
+            // Consult: the seat talks to the sub-centre; the caller keeps its music.
+            Some(seat_leg) if consulting => self.media.push_back(MediaCommand::Bridge {
+                leg: seat_leg,
+                peer: leg,
+            }),
             // Three-way: caller, seat and sub-centre each hear the other two.
             Some(seat_leg) => self.media.push_back(MediaCommand::Conference {
                 legs: vec![caller_leg, seat_leg, leg],
@@ -354,6 +362,9 @@ impl Switch {
         if self.back_from_transfer(now, id) {
             return;
         }
+        if self.calls.get(&id).is_some_and(|c| c.consulting) {
+            return self.rejoin_seat(id);
+        }
         let actions = match self.calls.get_mut(&id).and_then(|c| c.nav.as_mut()) {
             Some(nav) => nav.on_transfer_failed(now),
             None => return,
@@ -379,6 +390,9 @@ impl Switch {
         if call.returns_to.is_some() {
             self.back_from_transfer(now, id);
             return;
+        }
+        if call.consulting {
+            return self.rejoin_seat(id);
         }
         let actions = match call.nav.as_mut() {
             Some(nav) => nav.on_transfer_failed(now),
@@ -458,19 +472,14 @@ impl Switch {
                 self.reply(now, txn, &request, 200);
                 info!(call = id.0, "the sub-centre hung up");
                 self.drop_trunk(id);
-                // In a three-way call the caller and the seat go on together.
-                let seat_leg = self
+                // In a three-way call or a consult the caller and the seat go on together.
+                let seat_on_call = self
                     .calls
                     .get(&id)
                     .and_then(|c| c.seats.as_ref())
-                    .filter(|s| s.link.is_some())
-                    .map(|s| (s.leg.call_leg(), s.leg));
-                if let Some((caller_leg, seat_leg)) = seat_leg {
-                    self.media.push_back(MediaCommand::Bridge {
-                        leg: caller_leg,
-                        peer: seat_leg,
-                    });
-                    return;
+                    .is_some_and(|s| s.link.is_some());
+                if seat_on_call {
+                    return self.rejoin_seat(id);
                 }
                 let talking = self.calls.get(&id).map(|c| c.phase);
                 if talking.is_some_and(|p| p != Phase::HangingUp) {
