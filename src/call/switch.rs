@@ -45,7 +45,7 @@ mod transfer;
 mod trunk;
 
 /// Methods the engine implements (the Allow header).
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER, REFER";
 
 /// The switch's settings.
 #[derive(Clone, Debug)]

@@ -1842,3 +1842,91 @@ fn the_seat_hanging_up_during_an_answered_consult_completes_it() {
     sim.assert_quiet();
     let _ = caller;
 }
+
+/// The seat's phone asks, in its dialog with the engine, for a transfer to `target`.
+fn refer(phone: &mut SeatPhone, invite: &Request, target: &str) -> String {
+    let request = phone.request(invite, "REFER", None, None);
+    request.replace(
+        "Content-Length: 0\r\n",
+        &format!("Refer-To: <{target}>\r\nContent-Length: 0\r\n"),
+    )
+}
+
+/// The sipfrag status line of the next NOTIFY to `phone`, answered 200.
+fn notified(sim: &mut Sim, phone: &SeatPhone) -> String {
+    let notify = sim.request_to(phone.addr, "NOTIFY");
+    assert_eq!(
+        notify.headers.get(&HeaderName::Other("Event".into())),
+        Some("refer")
+    );
+    sim.send(phone.addr, phone.reply(&notify, 200));
+    String::from_utf8_lossy(&notify.body).into_owned()
+}
+
+#[test]
+fn a_refer_from_the_seats_phone_transfers_the_caller_blind_with_notifies() {
+    let (mut sim, _caller, mut phone, invite) = talking_for_transfer();
+    let mut housing = SeatPhone::new(12, "1002");
+    at_work(&mut sim, &mut housing, "a1002");
+    sim.send(
+        phone.addr,
+        refer(&mut phone, &invite, "sip:housing@192.0.2.1"),
+    );
+    sim.response_to(phone.addr, 202, "REFER");
+    assert_eq!(notified(&mut sim, &phone), "SIP/2.0 100 Trying");
+    assert_eq!(notified(&mut sim, &phone), "SIP/2.0 200 OK");
+    sim.request_to(phone.addr, "BYE");
+    let next = rings(&mut sim, &housing);
+    picks_up(&mut sim, &housing, &next);
+    let transfer = &sim.last_record().transfers[0];
+    assert_eq!(
+        (transfer.kind.as_str(), transfer.target.as_str()),
+        ("blind", "queue:housing")
+    );
+}
+
+#[test]
+fn a_refer_to_an_undeclared_number_or_with_replaces_is_refused() {
+    let (mut sim, _caller, mut phone, invite) = talking_for_transfer();
+    sim.send(
+        phone.addr,
+        refer(&mut phone, &invite, "sip:0088612345678@192.0.2.1"),
+    );
+    sim.response_to(phone.addr, 403, "REFER");
+    let replaces = "sip:12366@192.0.2.1?Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2";
+    sim.send(phone.addr, refer(&mut phone, &invite, replaces));
+    sim.response_to(phone.addr, 501, "REFER");
+    sim.assert_quiet();
+    assert!(sim.last_record().transfers.is_empty());
+}
+
+#[test]
+fn a_refer_to_a_group_with_nobody_at_work_is_reported_failed_and_the_seat_keeps_the_caller() {
+    let (mut sim, _caller, mut phone, invite) = talking_for_transfer();
+    sim.send(
+        phone.addr,
+        refer(&mut phone, &invite, "sip:housing@192.0.2.1"),
+    );
+    sim.response_to(phone.addr, 202, "REFER");
+    assert_eq!(notified(&mut sim, &phone), "SIP/2.0 100 Trying");
+    assert_eq!(
+        notified(&mut sim, &phone),
+        "SIP/2.0 503 Service Unavailable"
+    );
+    sim.assert_quiet();
+}
+
+#[test]
+fn a_refer_to_a_subcentre_number_passes_the_caller_to_its_trunk() {
+    let (mut sim, _caller, mut phone, invite) = talking_for_transfer();
+    sim.send(
+        phone.addr,
+        refer(&mut phone, &invite, "sip:12366@192.0.2.1"),
+    );
+    sim.response_to(phone.addr, 202, "REFER");
+    notified(&mut sim, &phone);
+    assert_eq!(notified(&mut sim, &phone), "SIP/2.0 200 OK");
+    sim.request_to(phone.addr, "BYE");
+    let trunk_invite = sim.request_to(Phone::new(9).addr, "INVITE");
+    assert_eq!(trunk_invite.uri.user.as_deref(), Some("12366"));
+}

@@ -624,6 +624,7 @@ impl Switch {
                 }
             }
             Method::Invite => self.seat_reinvite(now, id, txn, request),
+            Method::Refer => self.seat_refer(now, id, txn, &request),
             Method::Options => self.reply(now, txn, &request, 200),
             Method::Info => self.reply(now, txn, &request, 200),
             _ => self.reply_unsupported(now, txn, &request),

@@ -14,6 +14,9 @@ use crate::desk::{DeskError, TransferKind};
 use crate::dialplan::model::{QueueId, SubCentreId};
 use crate::dialplan::spoken::TRANSFER_FAILED;
 use crate::media::control::MediaCommand;
+use crate::sip::endpoint::ServerTxnId;
+use crate::sip::fields::NameAddr;
+use crate::sip::message::{HeaderName, Method, Request};
 
 /// Where a transfer goes.
 enum Target {
@@ -33,17 +36,7 @@ impl Switch {
         let Some(id) = self.call_of_seat(seat) else {
             return Err(DeskError::new(409, "not on a call"));
         };
-        let target = self.target(id, to)?;
-        if let Target::Queue(_, name) = &target {
-            let staffed = self
-                .acd
-                .queues()
-                .iter()
-                .any(|q| &q.name == name && q.staffed > 0);
-            if !staffed {
-                return Err(DeskError::new(409, format!("no seat of {name} is at work")));
-            }
-        }
+        let target = self.transferable(id, to)?;
         if kind != TransferKind::Blind {
             let Target::SubCentre(subcentre) = target else {
                 return Err(DeskError::new(
@@ -117,6 +110,23 @@ impl Switch {
             }
         }
         Ok(json!({ "transferred": to, "kind": kind.as_str() }))
+    }
+
+    /// The target, when the call can be passed to it now: declared, and for a skill group,
+    /// someone at work there.
+    fn transferable(&self, id: CallId, to: &str) -> Result<Target, DeskError> {
+        let target = self.target(id, to)?;
+        if let Target::Queue(_, name) = &target {
+            let staffed = self
+                .acd
+                .queues()
+                .iter()
+                .any(|q| &q.name == name && q.staffed > 0);
+            if !staffed {
+                return Err(DeskError::new(409, format!("no seat of {name} is at work")));
+            }
+        }
+        Ok(target)
     }
 
     /// Reads a target: only the call's dialplans' queues and sub-centres.
@@ -264,5 +274,87 @@ impl Switch {
         call.consulting = false;
         call.returns_to = call.record.queues.last().map(|v| v.queue.clone());
         self.back_from_transfer(now, id);
+    }
+
+    /// A REFER from the seat's phone (RFC 3515): a blind transfer to the target its Refer-To
+    /// names (a queue's or a sub-centre's name, or a sub-centre's number), reported back with
+    /// NOTIFYs; then the seat leaves. REFER with Replaces (attended from the phone) is refused.
+    pub(super) fn seat_refer(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        txn: ServerTxnId,
+        refer: &Request,
+    ) {
+        let refer_to = refer.headers.get(&HeaderName::Other("Refer-To".into()));
+        let Some(refer_to) = refer_to.and_then(|v| NameAddr::parse(v, "Refer-To").ok()) else {
+            return self.reply(now, txn, refer, 400);
+        };
+        if refer_to
+            .uri
+            .headers
+            .as_deref()
+            .is_some_and(|h| h.to_ascii_lowercase().contains("replaces"))
+        {
+            return self.reply(now, txn, refer, 501);
+        }
+        let user = refer_to.uri.user.clone().unwrap_or_default();
+        let Some(call) = self.calls.get(&id) else {
+            return self.reply(now, txn, refer, 481);
+        };
+        let dialplan = &call.plan.dialplan;
+        let to = if dialplan.queues.iter().any(|q| q.name == user) {
+            format!("queue:{user}")
+        } else if let Some(centre) = dialplan
+            .subcentres
+            .iter()
+            .find(|s| s.name == user || s.number.as_deref() == Some(user.as_str()))
+        {
+            format!("subcentre:{}", centre.name)
+        } else {
+            info!(call = id.0, target = %user, "REFER to an undeclared target refused");
+            return self.reply(now, txn, refer, 403);
+        };
+        let Some(seat) = call
+            .seats
+            .as_ref()
+            .and_then(|s| s.link.as_ref())
+            .map(|l| l.seat)
+        else {
+            return self.reply(now, txn, refer, 481);
+        };
+        self.reply(now, txn, refer, 202);
+        self.notify_refer(now, id, "SIP/2.0 100 Trying", "active;expires=60");
+        // The outcome goes out while the seat's dialog is still there; a blind transfer that
+        // can start is a success for the seat, who leaves.
+        if let Err(refused) = self.transferable(id, &to) {
+            info!(call = id.0, %refused, "transfer asked by REFER refused");
+            let status = "SIP/2.0 503 Service Unavailable";
+            return self.notify_refer(now, id, status, "terminated;reason=noresource");
+        }
+        self.notify_refer(now, id, "SIP/2.0 200 OK", "terminated;reason=noresource");
+        if let Err(refused) = self.transfer(now, seat, TransferKind::Blind, &to) {
+            info!(call = id.0, %refused, "transfer asked by REFER failed");
+        }
+    }
+
+    /// A NOTIFY of the REFER's progress in the seat phone's dialog (`sipfrag`: a status line).
+    pub(super) fn notify_refer(&mut self, now: Instant, id: CallId, status: &str, state: &str) {
+        let Some(link) = self
+            .calls
+            .get_mut(&id)
+            .and_then(|c| c.seats.as_mut())
+            .and_then(|s| s.link.as_mut())
+        else {
+            return;
+        };
+        let mut notify = link.dialog.request(Method::Notify);
+        let peer = link.peer;
+        let h = &mut notify.headers;
+        h.push(HeaderName::Other("Event".into()), "refer");
+        h.push(HeaderName::Other("Subscription-State".into()), state);
+        h.push(HeaderName::ContentType, "message/sipfrag;version=2.0");
+        notify.body = status.as_bytes().to_vec();
+        self.endpoint.send_request(now, notify, peer);
     }
 }

@@ -1,0 +1,829 @@
+//! Transfers from the desk on loopback: a SIPp caller waits in the `general` queue, a SIPp seat
+//! phone answers, and the seat's desktop (the desk API) passes the call on — blind to another
+//! skill group or to a sub-centre (a SIPp UAS playing its PBX), or three-way with the
+//! sub-centre. Every party's media is the test's own RTP peer sending a tone of its own in real
+//! time, so what each side heard is checked by frequency (Goertzel), then the call record.
+
+mod support;
+
+use std::fs;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hotline::media::codec::Codec;
+use hotline::rtp::RtpPacket;
+use support::records::records;
+use support::rtp::{Heard, RtpPeer};
+use support::seats::{desk_post, log_in_all, register, seats_config, TestSeat};
+use support::sipp::{calls_ended, write_scenario, Sipp, SippChild};
+use support::{free_port, prompt, prompts, Engine};
+
+/// The caller's tone, Hz.
+const CALLER_HZ: f64 = 500.0;
+/// The seat's tone, Hz.
+const SEAT_HZ: f64 = 1000.0;
+/// The sub-centre's (or the second seat's) tone, Hz.
+const OTHER_HZ: f64 = 1500.0;
+
+/// The seats test dialplan (12345 straight to `general`) with a `housing` skill group and the
+/// `tax` sub-centre, whose trunk is the test's PBX on `pbx_port`. Seats stay in wrap-up 30 s
+/// after a call, so a seat that just passed a call on is not offered it again.
+fn dialplans(dir: &Path, pbx_port: u16) -> PathBuf {
+    let seats = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dialplans/seats/12345.toml");
+    let base = fs::read_to_string(seats).expect("the seats dialplan");
+    assert!(
+        base.contains("wrap_up_s = 1\n"),
+        "the seats dialplan changed"
+    );
+    let text = format!(
+        "{}\n[queues.housing]\nname = \"住房\"\nskill = \"housing\"\nring_timeout_s = 10\n\
+         wrap_up_s = 30\nmax_wait_s = 120\n\n[subcentres.tax]\nname = \"税务分中心\"\n\
+         trunk = \"127.0.0.1:{pbx_port}\"\ntransport = \"udp\"\nnumber = \"12366\"\n\
+         always_open = true\n",
+        base.replace("wrap_up_s = 1\n", "wrap_up_s = 30\n")
+    );
+    let plans = dir.join("dialplans");
+    fs::create_dir_all(&plans).expect("dialplan dir");
+    fs::write(plans.join("12345.toml"), text).expect("dialplan");
+    plans
+}
+
+/// A seat and the one skill it has (at its level).
+struct Desk<'a>(&'a TestSeat, &'a str);
+
+/// Writes the seats file: each seat with its one skill.
+fn write_seats(dir: &Path, desks: &[Desk]) -> PathBuf {
+    let mut text = String::new();
+    for Desk(seat, skill) in desks {
+        text.push_str(&format!(
+            "[seats.{}]\nname = \"Seat {}\"\nusername = \"{}\"\npassword = \"{}\"\n\
+             token = \"{}\"\nskills = {{ {skill} = {} }}\n\n",
+            seat.id,
+            seat.username,
+            seat.username,
+            seat.password,
+            seat.token(),
+            seat.level
+        ));
+    }
+    let path = dir.join("seats.toml");
+    fs::write(&path, text).expect("seats file");
+    path
+}
+
+/// The engine, its desk API, the port its sub-centre trunk calls, and a scratch directory.
+struct Centre {
+    engine: Engine,
+    api: SocketAddr,
+    pbx_port: u16,
+    scratch: tempfile::TempDir,
+}
+
+impl Centre {
+    /// An engine with `desks`; the first `registered` of them have a phone registered, each
+    /// at a port of its own (returned in the same order).
+    fn start(desks: &[Desk], registered: usize) -> (Centre, Vec<u16>) {
+        let scratch = tempfile::tempdir().expect("temp dir");
+        let pbx_port = free_port();
+        let plans = dialplans(scratch.path(), pbx_port);
+        let (config, api) = seats_config(&write_seats(scratch.path(), desks));
+        let engine = Engine::start_on(&plans, &config, 200);
+        let mut ports = Vec::new();
+        for Desk(seat, _) in &desks[..registered] {
+            let port = free_port();
+            register(
+                engine.sip,
+                scratch.path(),
+                std::slice::from_ref(*seat),
+                port,
+            )
+            .assert_all_succeeded(1);
+            ports.push(port);
+        }
+        let centre = Centre {
+            engine,
+            api,
+            pbx_port,
+            scratch,
+        };
+        (centre, ports)
+    }
+
+    fn dir(&self) -> &Path {
+        self.scratch.path()
+    }
+
+    /// A caller dialling 12345 with its media at `voice`, hanging up when the engine does.
+    fn caller(&self, voice: &Voice) -> SippChild {
+        Sipp::new("uac_wait_bye.xml", self.engine.sip)
+            .set("rtp_port", &voice.port().to_string())
+            .within(40)
+            .spawn_in(self.dir())
+    }
+
+    /// The tax sub-centre's PBX, acting out `scenario` (with its media at `voice`).
+    fn pbx(&self, scenario: &str, voice: Option<&Voice>) -> SippChild {
+        let file = write_scenario(self.dir(), "pbx.xml", scenario);
+        let mut pbx = Sipp::uas(&file, self.pbx_port).within(40);
+        if let Some(voice) = voice {
+            pbx = pbx.set("pbx_rtp", &voice.port().to_string());
+        }
+        pbx.spawn_in(self.dir())
+    }
+
+    /// `POST /seats/{seat}/transfer` with `kind` and `to`.
+    fn transfer(&self, seat: &TestSeat, kind: &str, to: &str) -> (u16, String) {
+        desk_post(
+            self.api,
+            &format!("/seats/{}/transfer", seat.id),
+            &format!(r#"{{"kind": "{kind}", "to": "{to}"}}"#),
+        )
+    }
+
+    /// Stops the engine and reads back its call records.
+    fn records(mut self) -> Vec<hotline::tickets::CallRecord> {
+        let config = self.engine.dir().join("hotline.toml");
+        assert!(
+            self.engine.terminate().is_some_and(|s| s.success()),
+            "the engine stops cleanly"
+        );
+        records(&config)
+    }
+}
+
+/// What a seat phone does once it answered.
+enum Then {
+    /// Talks this many ms, then hangs up (its BYE).
+    HangsUpAfter(u64),
+    /// Waits for the engine's BYE and answers it.
+    WaitsForBye,
+}
+
+/// A seat phone (SIPp UAS on `port`) for one call: rings `ring_ms`, answers with PCMA at
+/// `voice`, then does `then`.
+fn seat_phone(dir: &Path, port: u16, voice: &Voice, ring_ms: u64, then: Then) -> SippChild {
+    let xml =
+        include_str!("sipp/seat_answers.xml").replace("MEDIA_PORT", &voice.port().to_string());
+    // The 180, then the 200 after `ring_ms`.
+    let ringing = "    ]]>\n  </send>\n  <send retrans=\"500\">";
+    assert!(xml.contains(ringing), "seat_answers.xml changed");
+    let xml = xml.replacen(
+        ringing,
+        &format!(
+            "    ]]>\n  </send>\n  <pause milliseconds=\"{}\"/>\n  <send retrans=\"500\">",
+            ring_ms.max(1)
+        ),
+        1,
+    );
+    let talk = "  <pause milliseconds=\"TALK_MS\"/>";
+    let xml = match then {
+        Then::HangsUpAfter(ms) => xml.replace("TALK_MS", &ms.to_string()),
+        Then::WaitsForBye => {
+            let (head, _) = xml.split_once(talk).expect("seat_answers.xml changed");
+            format!("{head}{ANSWERS_BYE}</scenario>\n")
+        }
+    };
+    let file = write_scenario(dir, &format!("phone-{port}.xml"), &xml);
+    Sipp::uas(&file, port).within(40).spawn_in(dir)
+}
+
+/// A UAS's last steps: the engine's BYE, answered.
+const ANSWERS_BYE: &str = r#"  <recv request="BYE" timeout="30000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+"#;
+
+/// The sub-centre's PBX: the INVITE must ask for 12366; it rings `ring_ms`, answers with PCMU
+/// at the test's RTP port (`-set pbx_rtp`), talks `talk_ms` and hangs up.
+fn pbx_answers(ring_ms: u64, talk_ms: u64) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="sub-centre answers, talks, hangs up">
+  <Global variables="pbx_rtp"/>
+  <recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" assign_to="caller"/>
+      <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" assign_to="engine"/>
+      <ereg regexp="^INVITE sip:12366@" search_in="msg" check_it="true" assign_to="ruri"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:pbx@[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+    ]]>
+  </send>
+  <pause milliseconds="{ring_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:pbx@[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=pbx 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [$pbx_rtp] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <pause milliseconds="{talk_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [$engine] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:12366@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+      To: [$caller]
+      Call-ID: [call_id]
+      CSeq: 1 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+  <Reference variables="ruri"/>
+</scenario>
+"#,
+        ring_ms = ring_ms.max(1)
+    )
+}
+
+/// The sub-centre's PBX, busy.
+const PBX_BUSY: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="sub-centre busy">
+  <recv request="INVITE" crlf="true"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+</scenario>
+"#;
+
+/// One party's media: the test's RTP socket, saying its tone to the engine's leg and keeping
+/// what the engine sends it.
+struct Voice {
+    name: &'static str,
+    peer: RtpPeer,
+    hz: f64,
+    codec: Codec,
+    /// The engine's leg, once it sent something.
+    engine: Option<SocketAddr>,
+    /// Samples said so far (the tone goes on without a jump).
+    said: usize,
+}
+
+impl Voice {
+    fn new(name: &'static str, hz: f64, codec: Codec) -> Voice {
+        Voice {
+            name,
+            peer: RtpPeer::bind(),
+            hz,
+            codec,
+            engine: None,
+            said: 0,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.peer.port()
+    }
+
+    /// Waits (up to `within`) for the engine's first packet on this leg: its media is up.
+    fn hears_engine(&mut self, within: Duration) {
+        let (_, from) = self.peer.listen(within, |h| !h.payload.is_empty());
+        let from =
+            from.unwrap_or_else(|| panic!("{}: no RTP from the engine in {within:?}", self.name));
+        self.engine = Some(from);
+    }
+
+    /// Listens (up to `within`) until `audio` (A-law) arrived whole.
+    fn hears_prompt(&self, audio: &[u8], within: Duration) -> bool {
+        let (heard, _) = self.peer.listen(within, |h: &Heard| h.contains(audio));
+        heard.contains(audio)
+    }
+
+    /// Throws away what arrived so far.
+    fn forget(&self) {
+        let _ = self.collect();
+    }
+
+    /// Says the next 20 ms of its tone.
+    fn say(&mut self) {
+        let Some(to) = self.engine else {
+            return;
+        };
+        let samples: Vec<i16> = (self.said..self.said + 160)
+            .map(|i| ((i as f64 * self.hz * std::f64::consts::TAU / 8000.0).sin() * 8000.0) as i16)
+            .collect();
+        self.said += 160;
+        self.peer.send_audio(&samples, self.codec, to);
+    }
+
+    /// The audio that arrived and has not been read yet (G.711 decoded; other payloads are
+    /// skipped).
+    fn collect(&self) -> Vec<i16> {
+        let socket = &self.peer.socket;
+        socket.set_nonblocking(true).expect("non-blocking");
+        let mut samples = Vec::new();
+        let mut buf = [0u8; 2048];
+        loop {
+            match socket.recv_from(&mut buf) {
+                Ok((n, _)) => {
+                    let Ok(packet) = RtpPacket::parse(&buf[..n]) else {
+                        continue;
+                    };
+                    let Some(codec) = Codec::from_payload_type(packet.payload_type) else {
+                        continue;
+                    };
+                    let mut frame = vec![0i16; packet.payload.len()];
+                    codec.decode(packet.payload, &mut frame);
+                    samples.extend_from_slice(&frame);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{}: RTP socket: {e}", self.name),
+            }
+        }
+        socket.set_nonblocking(false).expect("blocking");
+        samples
+    }
+}
+
+/// The `voices` talk together for `frames` × 20 ms in real time (a voice whose leg the engine
+/// has not opened only listens); returns what each heard during that time, in order.
+fn talk(voices: &mut [&mut Voice], frames: u32) -> Vec<Vec<i16>> {
+    for voice in voices.iter() {
+        voice.forget();
+    }
+    let mut heard = vec![Vec::new(); voices.len()];
+    let start = Instant::now();
+    for frame in 1..=frames {
+        for voice in voices.iter_mut() {
+            voice.say();
+        }
+        let tick = start + Duration::from_millis(20) * frame;
+        loop {
+            for (voice, heard) in voices.iter().zip(heard.iter_mut()) {
+                heard.extend(voice.collect());
+            }
+            let now = Instant::now();
+            if now >= tick {
+                break;
+            }
+            thread::sleep((tick - now).min(Duration::from_millis(5)));
+        }
+    }
+    heard
+}
+
+/// The last second of `samples`.
+fn last_second(samples: &[i16]) -> &[i16] {
+    &samples[samples.len().saturating_sub(8000)..]
+}
+
+/// Signal power at `hz` (Goertzel) in `samples`.
+fn power_at(samples: &[i16], hz: f64) -> f64 {
+    let k = 2.0 * (std::f64::consts::TAU * hz / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in samples {
+        let s0 = f64::from(x) + k * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - k * s1 * s2) / samples.len().max(1) as f64
+}
+
+/// Asserts that the last second `who` heard has each of `hears` at least 20 times stronger
+/// than each of `not`.
+fn assert_hears(who: &str, heard: &[i16], hears: &[f64], not: &[f64]) {
+    assert!(
+        heard.len() >= 8000,
+        "{who} heard only {} samples, wanted a second at least",
+        heard.len()
+    );
+    let tail = last_second(heard);
+    let report = || {
+        [CALLER_HZ, SEAT_HZ, OTHER_HZ]
+            .iter()
+            .map(|hz| format!("{hz} Hz: {:.3e}", power_at(tail, *hz)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for &yes in hears {
+        for &no in not {
+            assert!(
+                power_at(tail, yes) > 20.0 * power_at(tail, no),
+                "{who} must hear {yes} Hz and not {no} Hz; heard {}",
+                report()
+            );
+        }
+    }
+}
+
+/// A seat's desk answers the transfer request with 200.
+fn assert_transferred(answer: (u16, String)) {
+    assert_eq!(answer.0, 200, "the transfer is accepted: {}", answer.1);
+}
+
+/// The first second of a shipped prompt, A-law: enough to know it is playing.
+fn opening(name: &str) -> Vec<u8> {
+    let store = prompts();
+    let p = prompt(&store, name);
+    p.pcma[..p.pcma.len().min(8000)].to_vec()
+}
+
+/// Waits for a SIPp run and asserts its one call succeeded.
+fn completes(who: &str, sipp: SippChild) {
+    let run = sipp.wait();
+    assert!(
+        run.code == Some(0) && run.successful == 1 && run.failed == 0,
+        "{who}'s SIPp did not complete its call:\n{}",
+        run.output
+    );
+}
+
+#[test]
+fn three_way_caller_seat_and_subcentre_hear_the_other_two_then_go_on_without_the_seat() {
+    // The seat phone hangs up SEAT_TALK_MS after answering; the conference is measured well
+    // before that, and the sub-centre stays on long enough after it.
+    const SEAT_TALK_MS: u64 = 5000;
+    let seat = TestSeat::new(4101, 5);
+    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
+    log_in_all(centre.api, std::slice::from_ref(&seat));
+    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
+    let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
+    let mut pbx_voice = Voice::new("the sub-centre", OTHER_HZ, Codec::Pcmu);
+    let phone = seat_phone(
+        centre.dir(),
+        ports[0],
+        &seat_voice,
+        0,
+        Then::HangsUpAfter(SEAT_TALK_MS),
+    );
+    let pbx = centre.pbx(&pbx_answers(0, 8000), Some(&pbx_voice));
+    let caller = centre.caller(&caller_voice);
+
+    caller_voice.hears_engine(Duration::from_secs(10));
+    seat_voice.hears_engine(Duration::from_secs(10));
+    let answered = Instant::now();
+    assert_transferred(centre.transfer(&seat, "three-way", "subcentre:tax"));
+    pbx_voice.hears_engine(Duration::from_secs(10));
+
+    // 2 s of the three talking together; the last second of each is checked.
+    let heard = talk(
+        &mut [&mut caller_voice, &mut seat_voice, &mut pbx_voice],
+        100,
+    );
+    let conference_ended = answered.elapsed();
+    assert!(
+        conference_ended < Duration::from_millis(SEAT_TALK_MS - 500),
+        "the test was too slow: the seat hangs up {SEAT_TALK_MS} ms after answering, the \
+         conference was measured until {conference_ended:?}"
+    );
+    assert_hears("the caller", &heard[0], &[SEAT_HZ, OTHER_HZ], &[CALLER_HZ]);
+    assert_hears("the seat", &heard[1], &[CALLER_HZ, OTHER_HZ], &[SEAT_HZ]);
+    assert_hears(
+        "the sub-centre",
+        &heard[2],
+        &[CALLER_HZ, SEAT_HZ],
+        &[OTHER_HZ],
+    );
+
+    // The seat's phone hangs up (its BYE, answered): caller and sub-centre go on.
+    completes("the seat phone", phone);
+    let heard = talk(&mut [&mut caller_voice, &mut pbx_voice], 75);
+    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ, SEAT_HZ]);
+    assert_hears(
+        "the sub-centre",
+        &heard[1],
+        &[CALLER_HZ],
+        &[OTHER_HZ, SEAT_HZ],
+    );
+
+    // The sub-centre hangs up; the engine hangs up the caller.
+    completes("the sub-centre's PBX", pbx);
+    completes("the caller", caller);
+    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
+    assert_eq!(ended[0].get("why"), "SubCentreHungUp", "{}", ended[0].line);
+
+    let records = centre.records();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let record = &records[0];
+    assert_eq!(record.transfers.len(), 1, "{record:#?}");
+    let transfer = &record.transfers[0];
+    assert_eq!(transfer.kind, "three-way", "{transfer:?}");
+    assert_eq!(transfer.target, "subcentre:tax", "{transfer:?}");
+    assert_eq!(
+        transfer.outcome.as_deref(),
+        Some("answered"),
+        "{transfer:?}"
+    );
+    assert!(transfer.answered.is_some(), "{transfer:?}");
+    assert_eq!(record.queues.len(), 1, "{record:#?}");
+    let visit = &record.queues[0];
+    assert_eq!(visit.queue, "general");
+    assert_eq!(visit.outcome.as_deref(), Some("answered"), "{visit:?}");
+    assert_eq!(visit.seat.as_deref(), Some(seat.id.as_str()), "{visit:?}");
+    let end = record.end.as_ref().expect("finished");
+    assert_eq!(
+        (end.by.as_str(), end.cause.as_str()),
+        ("subcentre", "bye"),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn blind_to_a_subcentre_the_seat_leaves_at_once_and_the_caller_talks_with_the_subcentre() {
+    let seat = TestSeat::new(4201, 5);
+    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
+    log_in_all(centre.api, std::slice::from_ref(&seat));
+    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
+    let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
+    let mut pbx_voice = Voice::new("the sub-centre", OTHER_HZ, Codec::Pcmu);
+    let phone = seat_phone(centre.dir(), ports[0], &seat_voice, 0, Then::WaitsForBye);
+    // The PBX rings 2 s: the caller hears music meanwhile.
+    let pbx = centre.pbx(&pbx_answers(2000, 3000), Some(&pbx_voice));
+    let caller = centre.caller(&caller_voice);
+
+    caller_voice.hears_engine(Duration::from_secs(10));
+    seat_voice.hears_engine(Duration::from_secs(10));
+    // Caller and seat talk briefly; what the caller heard so far is put aside.
+    talk(&mut [&mut caller_voice, &mut seat_voice], 10);
+    assert_transferred(centre.transfer(&seat, "blind", "subcentre:tax"));
+    // The seat's phone gets the engine's BYE at once.
+    completes("the seat phone", phone);
+    // The seat's phone is gone: its side only listens from now on.
+    seat_voice.engine = None;
+    assert!(
+        caller_voice.hears_prompt(&opening("queue/music"), Duration::from_secs(5)),
+        "the caller hears music while the sub-centre rings"
+    );
+    pbx_voice.hears_engine(Duration::from_secs(10));
+    let heard = talk(
+        &mut [&mut caller_voice, &mut pbx_voice, &mut seat_voice],
+        75,
+    );
+    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ, SEAT_HZ]);
+    assert_hears(
+        "the sub-centre",
+        &heard[1],
+        &[CALLER_HZ],
+        &[OTHER_HZ, SEAT_HZ],
+    );
+    assert!(
+        heard[2].is_empty(),
+        "the seat's leg is closed: it got {} samples",
+        heard[2].len()
+    );
+    completes("the sub-centre's PBX", pbx);
+    completes("the caller", caller);
+    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
+    assert_eq!(ended[0].get("why"), "SubCentreHungUp", "{}", ended[0].line);
+
+    let records = centre.records();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let record = &records[0];
+    assert_eq!(record.transfers.len(), 1, "{record:#?}");
+    let transfer = &record.transfers[0];
+    assert_eq!(transfer.kind, "blind", "{transfer:?}");
+    assert_eq!(transfer.target, "subcentre:tax", "{transfer:?}");
+    assert_eq!(
+        transfer.outcome.as_deref(),
+        Some("answered"),
+        "{transfer:?}"
+    );
+    let visit = &record.queues[0];
+    assert_eq!(visit.outcome.as_deref(), Some("answered"), "{visit:?}");
+    assert_eq!(visit.seat.as_deref(), Some(seat.id.as_str()), "{visit:?}");
+    let end = record.end.as_ref().expect("finished");
+    assert_eq!(
+        (end.by.as_str(), end.cause.as_str()),
+        ("subcentre", "bye"),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn blind_to_a_busy_subcentre_sends_the_caller_back_to_the_queue_and_another_seat() {
+    // The first seat is the better-skilled: it gets the call first.
+    let first = TestSeat::new(4301, 5);
+    let second = TestSeat::new(4302, 3);
+    let (centre, ports) = Centre::start(&[Desk(&first, "general"), Desk(&second, "general")], 2);
+    log_in_all(centre.api, &[first.clone(), second.clone()]);
+    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
+    let mut first_voice = Voice::new("the first seat", SEAT_HZ, Codec::Pcma);
+    let mut second_voice = Voice::new("the second seat", OTHER_HZ, Codec::Pcma);
+    let first_phone = seat_phone(centre.dir(), ports[0], &first_voice, 0, Then::WaitsForBye);
+    // The second phone rings 2 s (the caller hears the notice meanwhile), talks 4 s.
+    let second_phone = seat_phone(
+        centre.dir(),
+        ports[1],
+        &second_voice,
+        2000,
+        Then::HangsUpAfter(4000),
+    );
+    let pbx = centre.pbx(PBX_BUSY, None);
+    let caller = centre.caller(&caller_voice);
+
+    caller_voice.hears_engine(Duration::from_secs(10));
+    first_voice.hears_engine(Duration::from_secs(10));
+    caller_voice.forget();
+    assert_transferred(centre.transfer(&first, "blind", "subcentre:tax"));
+    completes("the first seat's phone", first_phone);
+    completes("the busy sub-centre's PBX", pbx);
+    assert!(
+        caller_voice.hears_prompt(&opening("queue/transfer-failed"), Duration::from_secs(10)),
+        "the caller is told the transfer failed"
+    );
+    // Back in `general`, the second seat's phone rings and answers.
+    second_voice.hears_engine(Duration::from_secs(10));
+    let heard = talk(&mut [&mut caller_voice, &mut second_voice], 75);
+    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ]);
+    assert_hears("the second seat", &heard[1], &[CALLER_HZ], &[OTHER_HZ]);
+    completes("the second seat's phone", second_phone);
+    completes("the caller", caller);
+    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
+    assert_eq!(ended[0].get("why"), "SeatHungUp", "{}", ended[0].line);
+
+    let records = centre.records();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let record = &records[0];
+    assert_eq!(record.transfers.len(), 1, "{record:#?}");
+    let transfer = &record.transfers[0];
+    assert_eq!(transfer.kind, "blind", "{transfer:?}");
+    assert_eq!(transfer.target, "subcentre:tax", "{transfer:?}");
+    assert_eq!(transfer.outcome.as_deref(), Some("486"), "{transfer:?}");
+    let visits: Vec<_> = record
+        .queues
+        .iter()
+        .map(|v| (v.queue.as_str(), v.outcome.as_deref(), v.seat.as_deref()))
+        .collect();
+    assert_eq!(
+        visits,
+        [
+            ("general", Some("answered"), Some(first.id.as_str())),
+            ("general", Some("answered"), Some(second.id.as_str())),
+        ],
+        "{record:#?}"
+    );
+    let end = record.end.as_ref().expect("finished");
+    assert_eq!(
+        (end.by.as_str(), end.cause.as_str()),
+        ("seat", "bye"),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn blind_to_another_skill_group_rings_its_seat() {
+    let general = TestSeat::new(4401, 5);
+    let housing = TestSeat::new(4402, 5);
+    let (centre, ports) = Centre::start(&[Desk(&general, "general"), Desk(&housing, "housing")], 2);
+    log_in_all(centre.api, &[general.clone(), housing.clone()]);
+    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
+    let mut general_voice = Voice::new("the general seat", SEAT_HZ, Codec::Pcma);
+    let mut housing_voice = Voice::new("the housing seat", OTHER_HZ, Codec::Pcma);
+    let general_phone = seat_phone(centre.dir(), ports[0], &general_voice, 0, Then::WaitsForBye);
+    let housing_phone = seat_phone(
+        centre.dir(),
+        ports[1],
+        &housing_voice,
+        0,
+        Then::HangsUpAfter(4000),
+    );
+    let caller = centre.caller(&caller_voice);
+
+    caller_voice.hears_engine(Duration::from_secs(10));
+    general_voice.hears_engine(Duration::from_secs(10));
+    assert_transferred(centre.transfer(&general, "blind", "queue:housing"));
+    completes("the general seat's phone", general_phone);
+    housing_voice.hears_engine(Duration::from_secs(10));
+    let heard = talk(&mut [&mut caller_voice, &mut housing_voice], 75);
+    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ]);
+    assert_hears("the housing seat", &heard[1], &[CALLER_HZ], &[OTHER_HZ]);
+    completes("the housing seat's phone", housing_phone);
+    completes("the caller", caller);
+    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
+    assert_eq!(ended[0].get("why"), "SeatHungUp", "{}", ended[0].line);
+
+    let records = centre.records();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let record = &records[0];
+    assert_eq!(record.transfers.len(), 1, "{record:#?}");
+    let transfer = &record.transfers[0];
+    assert_eq!(transfer.kind, "blind", "{transfer:?}");
+    assert_eq!(transfer.target, "queue:housing", "{transfer:?}");
+    let visits: Vec<_> = record
+        .queues
+        .iter()
+        .map(|v| (v.queue.as_str(), v.outcome.as_deref(), v.seat.as_deref()))
+        .collect();
+    assert_eq!(
+        visits,
+        [
+            ("general", Some("answered"), Some(general.id.as_str())),
+            ("housing", Some("answered"), Some(housing.id.as_str())),
+        ],
+        "{record:#?}"
+    );
+    let end = record.end.as_ref().expect("finished");
+    assert_eq!(
+        (end.by.as_str(), end.cause.as_str()),
+        ("seat", "bye"),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn undeclared_or_unstaffed_targets_are_refused_and_the_call_stays_with_the_seat() {
+    let seat = TestSeat::new(4501, 5);
+    // A housing seat is declared but not at work.
+    let housing = TestSeat::new(4502, 5);
+    let (centre, ports) = Centre::start(&[Desk(&seat, "general"), Desk(&housing, "housing")], 1);
+    log_in_all(centre.api, std::slice::from_ref(&seat));
+    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
+    let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
+    let phone = seat_phone(
+        centre.dir(),
+        ports[0],
+        &seat_voice,
+        0,
+        Then::HangsUpAfter(4000),
+    );
+    let caller = centre.caller(&caller_voice);
+
+    caller_voice.hears_engine(Duration::from_secs(10));
+    seat_voice.hears_engine(Duration::from_secs(10));
+    for (kind, to) in [
+        ("blind", "sip:110@1.2.3.4"),
+        ("three-way", "sip:110@1.2.3.4"),
+        ("blind", "subcentre:nowhere"),
+        ("blind", "queue:nowhere"),
+    ] {
+        let (status, body) = centre.transfer(&seat, kind, to);
+        assert_eq!(status, 403, "{kind} to {to}: {body}");
+    }
+    let (status, body) = centre.transfer(&seat, "blind", "queue:housing");
+    assert_eq!(status, 409, "nobody of housing is at work: {body}");
+
+    // Caller and seat still talk.
+    let heard = talk(&mut [&mut caller_voice, &mut seat_voice], 75);
+    assert_hears("the caller", &heard[0], &[SEAT_HZ], &[CALLER_HZ]);
+    assert_hears("the seat", &heard[1], &[CALLER_HZ], &[SEAT_HZ]);
+    completes("the seat phone", phone);
+    completes("the caller", caller);
+    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
+    assert_eq!(ended[0].get("why"), "SeatHungUp", "{}", ended[0].line);
+    let handover = format!("queue:general=answered@{}", seat.id);
+    assert_eq!(ended[0].handovers(), [handover], "{}", ended[0].line);
+
+    let records = centre.records();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let record = &records[0];
+    assert!(record.transfers.is_empty(), "{record:#?}");
+    assert_eq!(record.queues.len(), 1, "{record:#?}");
+    assert_eq!(record.queues[0].seat.as_deref(), Some(seat.id.as_str()));
+    let end = record.end.as_ref().expect("finished");
+    assert_eq!(
+        (end.by.as_str(), end.cause.as_str()),
+        ("seat", "bye"),
+        "{end:?}"
+    );
+}
