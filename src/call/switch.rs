@@ -1188,6 +1188,26 @@ pub fn redact(number: &str) -> String {
         .collect()
 }
 
+/// The 200 to a far leg's re-INVITE (a seat phone's, a trunk's), answered from that leg's
+/// session, with what was negotiated; the status to refuse with when there is no usable offer.
+fn answer_far_reinvite(
+    session: Option<&mut SdpSession>,
+    request: &Request,
+    contact: &Uri,
+) -> Result<(Response, MediaParams), u16> {
+    let offer = SessionDescription::parse(&request.body).map_err(|_| 488u16)?;
+    let answer = session.ok_or(488u16)?.answer(&offer).map_err(|_| 488u16)?;
+    let mut response = Response::to(request, 200);
+    response
+        .headers
+        .push(HeaderName::Contact, format!("<{contact}>"));
+    response
+        .headers
+        .push(HeaderName::ContentType, "application/sdp");
+    response.body = answer.sdp.to_bytes();
+    Ok((response, answer.media))
+}
+
 /// What the media plane needs from a negotiation.
 fn stream_params(params: &MediaParams) -> StreamParams {
     StreamParams {

@@ -68,7 +68,7 @@ impl Switch {
         }
     }
 
-    /// The dialplan handed the call to a queue.
+    /// The dialplan handed the call to a queue that could not take it (`outcome`).
     pub(super) fn note_queue(
         &mut self,
         now: Instant,
@@ -77,23 +77,7 @@ impl Switch {
         priority: u8,
         outcome: &str,
     ) {
-        let at = self.utc(now);
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        let times = &mut call.record.times;
-        times.navigation_ended.get_or_insert(at);
-        times.queued.get_or_insert(at);
-        call.record.queues.push(QueueVisit {
-            queue: queue.to_string(),
-            priority,
-            entered: at,
-            left: Some(at),
-            outcome: Some(outcome.to_string()),
-            seat: None,
-            offers: Vec::new(),
-        });
-        self.save_progress(id);
+        self.push_queue_visit(now, id, queue, priority, Some(outcome));
     }
 
     /// The call enters `queue` to wait for a seat; returns the visit's index in the record.
@@ -103,6 +87,18 @@ impl Switch {
         id: CallId,
         queue: &str,
         priority: u8,
+    ) -> usize {
+        self.push_queue_visit(now, id, queue, priority, None)
+    }
+
+    /// A visit to `queue` in the record, left at once with `outcome` when given.
+    fn push_queue_visit(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        queue: &str,
+        priority: u8,
+        outcome: Option<&str>,
     ) -> usize {
         let at = self.utc(now);
         let Some(call) = self.calls.get_mut(&id) else {
@@ -115,8 +111,8 @@ impl Switch {
             queue: queue.to_string(),
             priority,
             entered: at,
-            left: None,
-            outcome: None,
+            left: outcome.map(|_| at),
+            outcome: outcome.map(str::to_string),
             seat: None,
             offers: Vec::new(),
         });

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::{stream_params, Switch};
+use super::{answer_far_reinvite, stream_params, Switch};
 use crate::acd::{AcdAction, AcdEvent, Enqueued, LeftBecause, SeatId, SeatState, NO_ANSWER};
 use crate::call::caller::{CallId, Ending, Phase};
 use crate::call::seat_leg::{Branch, Offer, SeatLink, SeatMedia, SeatSide, Waiting};
@@ -714,35 +714,22 @@ impl Switch {
         let Some(side) = call.seats.as_mut() else {
             return self.reply(now, txn, &request, 481);
         };
-        let (Some(session), Some(offer)) = (
-            side.sdp.as_mut(),
-            SessionDescription::parse(&request.body).ok(),
-        ) else {
-            return self.reply(now, txn, &request, 488);
-        };
-        let Ok(answer) = session.answer(&offer) else {
-            return self.reply(now, txn, &request, 488);
+        let (response, media) = match answer_far_reinvite(side.sdp.as_mut(), &request, &contact) {
+            Ok(answered) => answered,
+            Err(status) => return self.reply(now, txn, &request, status),
         };
         let leg = side.leg;
         let Some(link) = side.link.as_mut() else {
             return self.reply(now, txn, &request, 481);
         };
-        let mut response = Response::to(&request, 200);
-        response
-            .headers
-            .push(HeaderName::Contact, format!("<{contact}>"));
-        response
-            .headers
-            .push(HeaderName::ContentType, "application/sdp");
-        response.body = answer.sdp.to_bytes();
         link.reinvite = Some(txn);
-        let held = answer.media.held_by_remote();
+        let held = media.held_by_remote();
         let was_held = std::mem::replace(&mut link.held, held);
         self.by_invite.insert(txn, id);
         self.endpoint.respond(now, txn, response);
         self.media.push_back(MediaCommand::Stream {
             leg,
-            params: stream_params(&answer.media),
+            params: stream_params(&media),
         });
         match (was_held, held) {
             (false, true) => {

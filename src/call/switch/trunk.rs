@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::{stream_params, Switch, Wake};
+use super::{answer_far_reinvite, stream_params, Switch, Wake};
 use crate::call::caller::{CallId, Ending, Phase};
 use crate::call::trunk_leg::{TrunkLeg, TrunkState};
 use crate::dialplan::model::{SubCentreId, TrunkTransport};
@@ -498,31 +498,18 @@ impl Switch {
         let Some(trunk) = self.calls.get_mut(&id).and_then(|c| c.trunk.as_mut()) else {
             return self.reply(now, txn, &request, 481);
         };
-        let (Some(session), Some(offer)) = (
-            trunk.sdp.as_mut(),
-            SessionDescription::parse(&request.body).ok(),
-        ) else {
-            // No offer: a session refresh without media change is not needed on a trunk.
-            return self.reply(now, txn, &request, 488);
-        };
-        let Ok(answer) = session.answer(&offer) else {
-            return self.reply(now, txn, &request, 488);
+        // No offer (a session refresh without media change) is not needed on a trunk: 488.
+        let (response, media) = match answer_far_reinvite(trunk.sdp.as_mut(), &request, &contact) {
+            Ok(answered) => answered,
+            Err(status) => return self.reply(now, txn, &request, status),
         };
         let leg = trunk.leg;
-        let mut response = Response::to(&request, 200);
-        response
-            .headers
-            .push(HeaderName::Contact, format!("<{contact}>"));
-        response
-            .headers
-            .push(HeaderName::ContentType, "application/sdp");
-        response.body = answer.sdp.to_bytes();
         trunk.reinvite = Some(txn);
         self.by_invite.insert(txn, id);
         self.endpoint.respond(now, txn, response);
         self.media.push_back(MediaCommand::Stream {
             leg,
-            params: stream_params(&answer.media),
+            params: stream_params(&media),
         });
     }
 
