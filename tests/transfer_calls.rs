@@ -14,12 +14,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hotline::media::codec::Codec;
+use hotline::media::prompt::Prompt;
 use hotline::rtp::RtpPacket;
 use support::records::records;
 use support::rtp::{Heard, RtpPeer};
 use support::seats::{desk_post, log_in_all, register, seats_config, TestSeat};
 use support::sipp::{calls_ended, write_scenario, Sipp, SippChild};
-use support::{free_port, prompt, prompts, Engine};
+use support::{free_port, prompts_dir, Engine};
 
 /// The caller's tone, Hz.
 const CALLER_HZ: f64 = 500.0;
@@ -190,7 +191,8 @@ fn seat_phone(dir: &Path, port: u16, voice: &Voice, ring_ms: u64, then: Then) ->
     Sipp::uas(&file, port).within(40).spawn_in(dir)
 }
 
-/// A UAS's last steps: the engine's BYE, answered.
+/// A seat phone's last steps: the engine's BYE, answered (it never sends its own, so the
+/// variables it took from the INVITE go unused).
 const ANSWERS_BYE: &str = r#"  <recv request="BYE" timeout="30000"/>
   <send>
     <![CDATA[
@@ -203,6 +205,7 @@ const ANSWERS_BYE: &str = r#"  <recv request="BYE" timeout="30000"/>
       Content-Length: 0
     ]]>
   </send>
+  <Reference variables="caller,engine"/>
 "#;
 
 /// The sub-centre's PBX: the INVITE must ask for 12366; it rings `ring_ms`, answers with PCMU
@@ -462,10 +465,10 @@ fn assert_transferred(answer: (u16, String)) {
     assert_eq!(answer.0, 200, "the transfer is accepted: {}", answer.1);
 }
 
-/// The first second of a shipped prompt, A-law: enough to know it is playing.
+/// The first second of a shipped prompt (`queue/music`, say), A-law: enough to know it plays.
 fn opening(name: &str) -> Vec<u8> {
-    let store = prompts();
-    let p = prompt(&store, name);
+    let path = prompts_dir().join(format!("{name}.wav"));
+    let p = Prompt::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     p.pcma[..p.pcma.len().min(8000)].to_vec()
 }
 
@@ -586,9 +589,15 @@ fn blind_to_a_subcentre_the_seat_leaves_at_once_and_the_caller_talks_with_the_su
     seat_voice.hears_engine(Duration::from_secs(10));
     // Caller and seat talk briefly; what the caller heard so far is put aside.
     talk(&mut [&mut caller_voice, &mut seat_voice], 10);
+    let asked = Instant::now();
     assert_transferred(centre.transfer(&seat, "blind", "subcentre:tax"));
-    // The seat's phone gets the engine's BYE at once.
+    // The seat's phone gets the engine's BYE at once, while the sub-centre still rings.
     completes("the seat phone", phone);
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "the seat's phone was hung up only after {:?}",
+        asked.elapsed()
+    );
     // The seat's phone is gone: its side only listens from now on.
     seat_voice.engine = None;
     assert!(
@@ -750,6 +759,7 @@ fn blind_to_another_skill_group_rings_its_seat() {
     let transfer = &record.transfers[0];
     assert_eq!(transfer.kind, "blind", "{transfer:?}");
     assert_eq!(transfer.target, "queue:housing", "{transfer:?}");
+    assert_eq!(transfer.outcome.as_deref(), Some("queued"), "{transfer:?}");
     let visits: Vec<_> = record
         .queues
         .iter()
