@@ -7,8 +7,8 @@ use std::path::Path;
 use toml_edit::{ImDocument, TableLike};
 
 use super::seat::seat;
-use super::spans::{describe, fields, start, Report};
 use super::SeatBook;
+use crate::dialplan::load::spans::{describe, fields, Diags, Pos, Src};
 use crate::dialplan::{Diagnostic, Severity};
 
 /// Reads and checks the seats file at `path`: the book and its warnings, or every problem.
@@ -41,12 +41,14 @@ pub fn load(path: &Path) -> Result<(SeatBook, Vec<Diagnostic>), Vec<Diagnostic>>
         Ok(text) => parse(text, &file),
         Err(e) => {
             let valid = bytes.get(..e.valid_up_to()).unwrap_or_default();
-            let mut report = Report::new(&file, std::str::from_utf8(valid).unwrap_or_default());
-            report.error(
-                e.valid_up_to(),
+            let valid = std::str::from_utf8(valid).unwrap_or_default();
+            let src = Src::new(file, valid.to_string());
+            let mut d = Diags::default();
+            d.error(
+                &src.pos(e.valid_up_to()),
                 "the file is not UTF-8 text; save it as UTF-8",
             );
-            Err(report.finish())
+            Err(d.finish())
         }
     }
 }
@@ -54,27 +56,21 @@ pub fn load(path: &Path) -> Result<(SeatBook, Vec<Diagnostic>), Vec<Diagnostic>>
 /// Same as [`load`] for the text of a seats file shown as `file` in messages.
 pub fn parse(text: &str, file: &str) -> Result<(SeatBook, Vec<Diagnostic>), Vec<Diagnostic>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut r = Report::new(file, text);
+    let src = Src::new(file.to_string(), text.to_string());
+    let mut d = Diags::default();
     let doc = match ImDocument::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
-            let message = e
-                .message()
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join("; ");
-            r.error(start(e.span()), format!("TOML syntax error: {message}"));
-            return Err(r.finish());
+            d.syntax(&src, &e);
+            return Err(d.finish());
         }
     };
     let mut book = SeatBook::default();
     let mut seats_found = false;
-    for f in fields(doc.as_table()) {
+    for f in fields(&src, doc.as_table()) {
         if f.key != "seats" {
-            r.error(
-                f.key_at,
+            d.error(
+                &f.key_pos,
                 format!(
                     "unknown key `{}` at top level; expected only [seats.ID] tables",
                     f.key
@@ -84,8 +80,8 @@ pub fn parse(text: &str, file: &str) -> Result<(SeatBook, Vec<Diagnostic>), Vec<
         }
         seats_found = true;
         let Some(table) = f.item.as_table_like() else {
-            r.error(
-                f.at,
+            d.error(
+                &f.pos,
                 format!(
                     "`seats` must be a table of seats ([seats.ID]), found {}",
                     describe(f.item)
@@ -93,38 +89,38 @@ pub fn parse(text: &str, file: &str) -> Result<(SeatBook, Vec<Diagnostic>), Vec<
             );
             continue;
         };
-        for seat_field in fields(table) {
-            if let Some(seat) = seat(&mut r, &seat_field) {
+        for seat_field in fields(&src, table) {
+            if let Some(seat) = seat(&src, &mut d, &seat_field) {
                 book.seats.push(seat);
             }
         }
     }
-    if book.seats.is_empty() && !r.has_errors() {
+    if book.seats.is_empty() && !d.has_errors() {
         let message = match seats_found {
             true => "no seat is declared; the engine runs without seats",
             false => "no [seats.ID] table; the engine runs without seats",
         };
-        r.warning(0, message);
+        d.warning(&src.pos(0), message);
     }
-    unique(&mut r, doc.as_table());
-    if r.has_errors() {
-        return Err(r.finish());
+    unique(&src, &mut d, doc.as_table());
+    if d.has_errors() {
+        return Err(d.finish());
     }
-    Ok((book, r.finish()))
+    Ok((book, d.finish()))
 }
 
 /// Usernames and tokens must each belong to one seat only.
-fn unique(r: &mut Report<'_>, root: &dyn TableLike) {
+fn unique(src: &Src, d: &mut Diags, root: &dyn TableLike) {
     let Some(seats) = root.get("seats").and_then(|s| s.as_table_like()) else {
         return;
     };
-    let mut usernames: HashMap<&str, (usize, &str)> = HashMap::new();
-    let mut tokens: HashMap<&str, (usize, &str)> = HashMap::new();
-    for seat in fields(seats) {
+    let mut usernames: HashMap<&str, (Pos, &str)> = HashMap::new();
+    let mut tokens: HashMap<&str, (Pos, &str)> = HashMap::new();
+    for seat in fields(src, seats) {
         let Some(table) = seat.item.as_table_like() else {
             continue;
         };
-        for f in fields(table) {
+        for f in fields(src, table) {
             let (seen, word) = match f.key {
                 "username" => (&mut usernames, "username"),
                 "token" => (&mut tokens, "token"),
@@ -134,15 +130,14 @@ fn unique(r: &mut Report<'_>, root: &dyn TableLike) {
                 continue;
             };
             match seen.get(value) {
-                Some(&(first, first_id)) => {
-                    let place = r.place(first);
+                Some((place, first_id)) => {
                     // A token is a secret: name the seats, never the value.
                     let shown = match word {
                         "token" => String::new(),
                         _ => format!(" \"{value}\""),
                     };
-                    r.error(
-                        f.at,
+                    d.error(
+                        &f.pos,
                         format!(
                             "seat `{}` has the same {word}{shown} as seat `{first_id}` \
                              (at {place}); each seat needs its own",
@@ -151,7 +146,7 @@ fn unique(r: &mut Report<'_>, root: &dyn TableLike) {
                     );
                 }
                 None => {
-                    seen.insert(value, (f.at, seat.key));
+                    seen.insert(value, (f.pos, seat.key));
                 }
             }
         }

@@ -7,7 +7,6 @@
 mod load;
 mod registration;
 mod seat;
-mod spans;
 
 #[cfg(test)]
 mod tests;
@@ -16,6 +15,8 @@ mod tests_registration;
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+use crate::sip::digest_server::constant_time_eq;
 
 pub use load::{load, parse};
 pub use registration::{RegisterReply, Registrations};
@@ -134,13 +135,4 @@ impl fmt::Debug for Secret {
             Secret::Ha1(_) => f.write_str("Ha1(<redacted>)"),
         }
     }
-}
-
-/// Equality that looks at every byte of equally long strings.
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }

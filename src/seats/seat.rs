@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use super::spans::{describe, describe_value, fields, is_name, start, Field, Report};
 use super::{SeatDecl, Secret};
+use crate::dialplan::load::spans::{
+    describe, describe_value, fields, is_name, Diags, Field, Pos, Src,
+};
 
 /// The keys of a `[seats.ID]` table.
 const SEAT_KEYS: &[&str] = &[
@@ -22,27 +24,28 @@ const SEAT_KEYS: &[&str] = &[
 const MIN_TOKEN_CHARS: usize = 16;
 
 /// Reads one `[seats.ID]`; `None` (with errors recorded) when anything in it is wrong.
-pub(super) fn seat(r: &mut Report<'_>, f: &Field<'_>) -> Option<SeatDecl> {
+pub(super) fn seat(src: &Src, d: &mut Diags, f: &Field<'_>) -> Option<SeatDecl> {
     let id = f.key;
     let id_ok = is_name(id);
     if !id_ok {
-        r.error(
-            f.key_at,
+        d.error(
+            &f.key_pos,
             format!("seat id `{id}` is not valid; expected lower-case letters, digits and `-`"),
         );
     }
     let Some(table) = f.item.as_table_like() else {
-        r.error(
-            f.at,
+        d.error(
+            &f.pos,
             format!("seat `{id}` must be a table, found {}", describe(f.item)),
         );
         return None;
     };
     let mut s = SeatReader {
-        r,
+        src,
+        d,
         id,
-        here: f.key_at,
-        fields: fields(table),
+        here: f.key_pos.clone(),
+        fields: fields(src, table),
         ok: id_ok,
     };
     s.unknown_keys();
@@ -75,53 +78,56 @@ pub(super) fn seat(r: &mut Report<'_>, f: &Field<'_>) -> Option<SeatDecl> {
 }
 
 /// The keys of one seat being read; `ok` turns false at the first problem.
-struct SeatReader<'r, 't, 'a> {
+struct SeatReader<'r, 'a> {
+    /// The seats file.
+    src: &'r Src,
     /// Where problems go.
-    r: &'r mut Report<'t>,
+    d: &'r mut Diags,
     /// The seat id.
     id: &'a str,
     /// Where the seat is named, for missing keys.
-    here: usize,
+    here: Pos,
     /// Its keys.
     fields: Vec<Field<'a>>,
     /// No problem found so far.
     ok: bool,
 }
 
-impl<'a> SeatReader<'_, '_, 'a> {
+impl<'a> SeatReader<'_, 'a> {
     /// The field called `key`.
     fn get(&self, key: &str) -> Option<&Field<'a>> {
         self.fields.iter().find(|f| f.key == key)
     }
 
-    fn error(&mut self, at: usize, message: impl Into<String>) {
+    fn error(&mut self, at: &Pos, message: impl Into<String>) {
         self.ok = false;
-        self.r.error(at, message);
+        self.d.error(at, message);
     }
 
     /// ``"`key` of seat `ID` must be EXPECTED, found TYPE"``.
     fn wrong(&mut self, key: &str, expected: &str) {
         let Some(f) = self.get(key) else { return };
-        let (at, found) = (f.at, describe(f.item));
+        let (at, found) = (f.pos.clone(), describe(f.item));
         let message = format!(
             "`{key}` of seat `{}` must be {expected}, found {found}",
             self.id
         );
-        self.error(at, message);
+        self.error(&at, message);
     }
 
     /// ``"seat `ID` has no `key`; expected …"`` at the seat.
     fn missing(&mut self, key: &str, expected: &str) {
         let message = format!("seat `{}` has no `{key}`; expected {expected}", self.id);
-        self.error(self.here, message);
+        let here = self.here.clone();
+        self.error(&here, message);
     }
 
     fn unknown_keys(&mut self) {
-        let unknown: Vec<(usize, String)> = self
+        let unknown: Vec<(Pos, String)> = self
             .fields
             .iter()
             .filter(|f| !SEAT_KEYS.contains(&f.key))
-            .map(|f| (f.key_at, f.key.to_string()))
+            .map(|f| (f.key_pos.clone(), f.key.to_string()))
             .collect();
         for (at, key) in unknown {
             let message = format!(
@@ -129,7 +135,7 @@ impl<'a> SeatReader<'_, '_, 'a> {
                 self.id,
                 SEAT_KEYS.join(", ")
             );
-            self.error(at, message);
+            self.error(&at, message);
         }
     }
 
@@ -141,14 +147,14 @@ impl<'a> SeatReader<'_, '_, 'a> {
             }
             return None;
         };
-        let at = f.at;
+        let at = f.pos.clone();
         match f.item.as_str() {
             Some(s) if s.chars().any(char::is_control) || (required && s.trim().is_empty()) => {
                 let message = format!(
                     "`{key}` of seat `{}` must be {expected} (not empty, no control characters)",
                     self.id
                 );
-                self.error(at, message);
+                self.error(&at, message);
                 None
             }
             Some(s) => Some(s.to_string()),
@@ -168,13 +174,15 @@ impl<'a> SeatReader<'_, '_, 'a> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'));
         if !plain {
-            let at = self.get("username").map_or(self.here, |f| f.at);
+            let at = self
+                .get("username")
+                .map_or(self.here.clone(), |f| f.pos.clone());
             let message = format!(
                 "`username` of seat `{}` must be letters, digits, `.`, `_`, `-` and `+`, \
                  found \"{username}\"",
                 self.id
             );
-            self.error(at, message);
+            self.error(&at, message);
             return None;
         }
         Some(username)
@@ -195,18 +203,22 @@ impl<'a> SeatReader<'_, '_, 'a> {
             self.get("ha1").is_some(),
         ) {
             (_, _, true, true) => {
-                let at = self.get("ha1").map_or(self.here, |f| f.key_at);
+                let at = self
+                    .get("ha1")
+                    .map_or(self.here.clone(), |f| f.key_pos.clone());
                 let message = format!(
                     "seat `{}` has both `password` and `ha1`; keep one of them",
                     self.id
                 );
-                self.error(at, message);
+                self.error(&at, message);
                 None
             }
             (Some(password), None, _, _) if password.is_empty() => {
-                let at = self.get("password").map_or(self.here, |f| f.at);
+                let at = self
+                    .get("password")
+                    .map_or(self.here.clone(), |f| f.pos.clone());
                 let message = format!("`password` of seat `{}` must not be empty", self.id);
-                self.error(at, message);
+                self.error(&at, message);
                 None
             }
             (Some(password), None, _, _) => Some(Secret::Password(password)),
@@ -214,12 +226,12 @@ impl<'a> SeatReader<'_, '_, 'a> {
                 if ha1.len() == 32 && ha1.chars().all(|c| c.is_ascii_hexdigit()) {
                     return Some(Secret::Ha1(ha1.to_ascii_lowercase()));
                 }
-                let at = self.get("ha1").map_or(self.here, |f| f.at);
+                let at = self.get("ha1").map_or(self.here.clone(), |f| f.pos.clone());
                 let message = format!(
                     "`ha1` of seat `{}` must be 32 hex digits (md5 of username:realm:password)",
                     self.id
                 );
-                self.error(at, message);
+                self.error(&at, message);
                 None
             }
             (None, None, false, false) => {
@@ -241,14 +253,16 @@ impl<'a> SeatReader<'_, '_, 'a> {
         let token = self.text("token", true, &expected)?;
         let visible = token.chars().all(|c| c.is_ascii_graphic());
         if token.chars().count() < MIN_TOKEN_CHARS || !visible {
-            let at = self.get("token").map_or(self.here, |f| f.at);
+            let at = self
+                .get("token")
+                .map_or(self.here.clone(), |f| f.pos.clone());
             let message = format!(
                 "`token` of seat `{}` must be at least {MIN_TOKEN_CHARS} visible ASCII \
                  characters without spaces (found {} characters)",
                 self.id,
                 token.chars().count()
             );
-            self.error(at, message);
+            self.error(&at, message);
             return None;
         }
         Some(token)
@@ -263,20 +277,20 @@ impl<'a> SeatReader<'_, '_, 'a> {
                 "seat `{}` has no `skills`; it will be offered no queue's calls",
                 self.id
             );
-            self.r.warning(self.here, message);
+            self.d.warning(&self.here, message);
             return out;
         };
         let Some(table) = f.item.as_table_like() else {
             self.wrong("skills", expected);
             return out;
         };
-        for skill in fields(table) {
+        for skill in fields(self.src, table) {
             if !is_name(skill.key) {
                 let message = format!(
                     "skill name `{}` is not valid; expected lower-case letters, digits and `-`",
                     skill.key
                 );
-                self.error(skill.key_at, message);
+                self.error(&skill.key_pos, message);
             }
             match skill.item.as_integer() {
                 Some(level) if (1..=5).contains(&level) => {
@@ -287,7 +301,7 @@ impl<'a> SeatReader<'_, '_, 'a> {
                         "level of skill `{}` must be from 1 (basic) to 5 (expert), found {level}",
                         skill.key
                     );
-                    self.error(skill.at, message);
+                    self.error(&skill.pos, message);
                 }
                 None => {
                     let message = format!(
@@ -295,7 +309,7 @@ impl<'a> SeatReader<'_, '_, 'a> {
                         skill.key,
                         describe(skill.item)
                     );
-                    self.error(skill.at, message);
+                    self.error(&skill.pos, message);
                 }
             }
         }
@@ -304,7 +318,7 @@ impl<'a> SeatReader<'_, '_, 'a> {
                 "seat `{}` has no skills; it will be offered no queue's calls",
                 self.id
             );
-            self.r.warning(self.here, message);
+            self.d.warning(&self.here, message);
         }
         out
     }
@@ -335,21 +349,21 @@ impl<'a> SeatReader<'_, '_, 'a> {
         };
         let mut out: Vec<String> = Vec::new();
         for (i, v) in array.iter().enumerate() {
-            let at = start(v.span());
+            let at = self.src.span_pos(v.span());
             match v.as_str() {
                 Some(s) if !is_name(s) => self.error(
-                    at,
+                    &at,
                     format!(
                         "language `{s}` is not valid; expected lower-case letters, digits and \
                          `-`, e.g. \"mandarin\""
                     ),
                 ),
                 Some(s) if out.iter().any(|l| l == s) => {
-                    self.error(at, format!("language `{s}` is listed twice"))
+                    self.error(&at, format!("language `{s}` is listed twice"))
                 }
                 Some(s) => out.push(s.to_string()),
                 None => self.error(
-                    at,
+                    &at,
                     format!(
                         "item {} of `languages` must be a string, found {}",
                         i + 1,

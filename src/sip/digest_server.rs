@@ -203,7 +203,8 @@ pub fn ha1(username: &str, realm: &str, password: &str) -> String {
     md5_hex(&format!("{username}:{realm}:{password}"))
 }
 
-fn constant_time_eq(a: &str, b: &str) -> bool {
+/// Equality that looks at every byte of equally long strings.
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

@@ -9,7 +9,9 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::query::{self, Figures, Format, RecordFilter, ANSWER_TARGET_MS};
+use super::query::{
+    self, ratio, Cell, Column, FigureRow, Figures, Format, RecordFilter, ANSWER_TARGET_MS,
+};
 use super::record::{CallRecord, QueueVisit, Timestamp};
 use super::store::{Store, StoreError};
 
@@ -177,15 +179,6 @@ fn millis_between(from: Timestamp, to: Timestamp) -> i64 {
     (to - from).num_milliseconds().max(0)
 }
 
-/// `part / whole`, 0 when `whole` is 0.
-fn ratio(part: f64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part / whole as f64
-    }
-}
-
 /// Running sums for one day and seat.
 #[derive(Default)]
 struct SeatSums {
@@ -317,11 +310,6 @@ pub fn queue_figures_of(records: &[CallRecord], utc_offset_s: i32) -> Vec<QueueF
         .collect()
 }
 
-/// A rate as a percentage with one decimal (`87.5%`).
-fn percent(rate: f64) -> String {
-    format!("{:.1}%", rate * 100.0)
-}
-
 /// Render figures of any grouping in `format` (JSON: the array of rows).
 pub fn render_figure_table(
     table: &FigureTable,
@@ -329,143 +317,56 @@ pub fn render_figure_table(
 ) -> Result<String, serde_json::Error> {
     match table {
         FigureTable::Hotline(figures) => query::render_figures(figures, format),
-        FigureTable::Seat(figures) => render_seats(figures, format),
-        FigureTable::Queue(figures) => render_queues(figures, format),
+        FigureTable::Seat(figures) => query::render_rows(figures, format),
+        FigureTable::Queue(figures) => query::render_rows(figures, format),
     }
 }
 
-/// Render seat figures in `format`.
-fn render_seats(figures: &[SeatFigures], format: Format) -> Result<String, serde_json::Error> {
-    match format {
-        Format::Json => query::json(figures),
-        Format::Table => {
-            if figures.is_empty() {
-                return Ok("no calls were offered to a seat in this period\n".to_owned());
-            }
-            let header = [
-                "day",
-                "seat",
-                "offered",
-                "answered",
-                "no_answer",
-                "declined",
-                "within_15s",
-                "avg_wait",
-                "avg_talk",
-                "satisfaction",
-            ];
-            let rows = figures.iter().map(|f| {
-                vec![
-                    f.day.to_string(),
-                    f.seat.clone(),
-                    f.offered.to_string(),
-                    f.answered.to_string(),
-                    f.no_answer.to_string(),
-                    f.declined.to_string(),
-                    f.answered_within_15s.to_string(),
-                    format!("{:.1}s", f.average_wait_s),
-                    format!("{:.1}s", f.average_talk_s),
-                    f.satisfaction_rate.map_or_else(|| "-".to_owned(), percent),
-                ]
-            });
-            Ok(query::table(&header, rows))
-        }
-        Format::Csv => {
-            let header = [
-                "day",
-                "seat",
-                "offered",
-                "answered",
-                "no_answer",
-                "declined",
-                "answered_within_15s",
-                "average_wait_s",
-                "average_talk_s",
-                "satisfaction_rate",
-            ];
-            let rows = figures.iter().map(|f| {
-                vec![
-                    f.day.to_string(),
-                    f.seat.clone(),
-                    f.offered.to_string(),
-                    f.answered.to_string(),
-                    f.no_answer.to_string(),
-                    f.declined.to_string(),
-                    f.answered_within_15s.to_string(),
-                    format!("{:.3}", f.average_wait_s),
-                    format!("{:.3}", f.average_talk_s),
-                    f.satisfaction_rate
-                        .map(|r| format!("{r:.4}"))
-                        .unwrap_or_default(),
-                ]
-            });
-            Ok(query::csv(&header, rows))
-        }
-    }
+impl FigureRow for SeatFigures {
+    const COLUMNS: &'static [Column<Self>] = &[
+        ("day", "day", |f| Cell::Text(f.day.to_string())),
+        ("seat", "seat", |f| Cell::Text(f.seat.clone())),
+        ("offered", "offered", |f| Cell::Count(f.offered)),
+        ("answered", "answered", |f| Cell::Count(f.answered)),
+        ("no_answer", "no_answer", |f| Cell::Count(f.no_answer)),
+        ("declined", "declined", |f| Cell::Count(f.declined)),
+        ("within_15s", "answered_within_15s", |f| {
+            Cell::Count(f.answered_within_15s)
+        }),
+        ("avg_wait", "average_wait_s", |f| {
+            Cell::Seconds(f.average_wait_s)
+        }),
+        ("avg_talk", "average_talk_s", |f| {
+            Cell::Seconds(f.average_talk_s)
+        }),
+        ("satisfaction", "satisfaction_rate", |f| {
+            Cell::MaybeRate(f.satisfaction_rate)
+        }),
+    ];
+    const NO_ROWS: &'static str = "no calls were offered to a seat in this period\n";
 }
 
-/// Render queue figures in `format`.
-fn render_queues(figures: &[QueueFigures], format: Format) -> Result<String, serde_json::Error> {
-    match format {
-        Format::Json => query::json(figures),
-        Format::Table => {
-            if figures.is_empty() {
-                return Ok("no calls were queued in this period\n".to_owned());
-            }
-            let header = [
-                "day",
-                "queue",
-                "offered",
-                "answered",
-                "abandoned",
-                "within_15s",
-                "connection",
-                "avg_wait",
-                "longest_wait",
-            ];
-            let rows = figures.iter().map(|f| {
-                vec![
-                    f.day.to_string(),
-                    f.queue.clone(),
-                    f.offered.to_string(),
-                    f.answered.to_string(),
-                    f.abandoned.to_string(),
-                    f.answered_within_15s.to_string(),
-                    percent(f.connection_rate),
-                    format!("{:.1}s", f.average_wait_s),
-                    format!("{:.1}s", f.longest_wait_s),
-                ]
-            });
-            Ok(query::table(&header, rows))
-        }
-        Format::Csv => {
-            let header = [
-                "day",
-                "queue",
-                "offered",
-                "answered",
-                "abandoned",
-                "answered_within_15s",
-                "connection_rate",
-                "average_wait_s",
-                "longest_wait_s",
-            ];
-            let rows = figures.iter().map(|f| {
-                vec![
-                    f.day.to_string(),
-                    f.queue.clone(),
-                    f.offered.to_string(),
-                    f.answered.to_string(),
-                    f.abandoned.to_string(),
-                    f.answered_within_15s.to_string(),
-                    format!("{:.4}", f.connection_rate),
-                    format!("{:.3}", f.average_wait_s),
-                    format!("{:.3}", f.longest_wait_s),
-                ]
-            });
-            Ok(query::csv(&header, rows))
-        }
-    }
+impl FigureRow for QueueFigures {
+    const COLUMNS: &'static [Column<Self>] = &[
+        ("day", "day", |f| Cell::Text(f.day.to_string())),
+        ("queue", "queue", |f| Cell::Text(f.queue.clone())),
+        ("offered", "offered", |f| Cell::Count(f.offered)),
+        ("answered", "answered", |f| Cell::Count(f.answered)),
+        ("abandoned", "abandoned", |f| Cell::Count(f.abandoned)),
+        ("within_15s", "answered_within_15s", |f| {
+            Cell::Count(f.answered_within_15s)
+        }),
+        ("connection", "connection_rate", |f| {
+            Cell::Rate(f.connection_rate)
+        }),
+        ("avg_wait", "average_wait_s", |f| {
+            Cell::Seconds(f.average_wait_s)
+        }),
+        ("longest_wait", "longest_wait_s", |f| {
+            Cell::Seconds(f.longest_wait_s)
+        }),
+    ];
+    const NO_ROWS: &'static str = "no calls were queued in this period\n";
 }
 
 #[cfg(test)]

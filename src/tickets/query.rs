@@ -190,29 +190,29 @@ pub fn figures_of(records: &[CallRecord], utc_offset_s: i32) -> Vec<Figures> {
     }
     groups
         .into_iter()
-        .map(|((day, hotline), s)| {
-            let ratio = |part: f64, whole: u64| {
-                if whole == 0 {
-                    0.0
-                } else {
-                    part / whole as f64
-                }
-            };
-            Figures {
-                day,
-                hotline,
-                offered: s.offered,
-                answered: s.answered,
-                abandoned: s.abandoned,
-                answered_within_15s: s.within_15s,
-                connection_rate: ratio(s.answered as f64, s.offered),
-                average_wait_s: ratio(s.wait_s, s.answered),
-                average_talk_s: ratio(s.talk_s, s.answered),
-                satisfaction_rate: (s.surveys > 0).then(|| ratio(s.satisfied as f64, s.surveys)),
-                callbacks_pending: s.callbacks,
-            }
+        .map(|((day, hotline), s)| Figures {
+            day,
+            hotline,
+            offered: s.offered,
+            answered: s.answered,
+            abandoned: s.abandoned,
+            answered_within_15s: s.within_15s,
+            connection_rate: ratio(s.answered as f64, s.offered),
+            average_wait_s: ratio(s.wait_s, s.answered),
+            average_talk_s: ratio(s.talk_s, s.answered),
+            satisfaction_rate: (s.surveys > 0).then(|| ratio(s.satisfied as f64, s.surveys)),
+            callbacks_pending: s.callbacks,
         })
         .collect()
+}
+
+/// `part / whole`, 0 when `whole` is 0.
+pub(super) fn ratio(part: f64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part / whole as f64
+    }
 }
 
 /// An output format of `hotline records`.
@@ -398,85 +398,121 @@ pub fn render_records(
 
 /// Render figures in `format`.
 pub fn render_figures(figures: &[Figures], format: Format) -> Result<String, serde_json::Error> {
-    let percent = |rate: f64| format!("{:.1}%", rate * 100.0);
-    match format {
-        Format::Json => json(figures),
-        Format::Table => {
-            if figures.is_empty() {
-                return Ok("no calls in this period\n".to_owned());
-            }
-            let header = [
-                "day",
-                "hotline",
-                "offered",
-                "answered",
-                "abandoned",
-                "within_15s",
-                "connection",
-                "avg_wait",
-                "avg_talk",
-                "satisfaction",
-                "callbacks",
-            ];
-            let rows = figures.iter().map(|f| {
-                vec![
-                    f.day.to_string(),
-                    if f.hotline.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        f.hotline.clone()
-                    },
-                    f.offered.to_string(),
-                    f.answered.to_string(),
-                    f.abandoned.to_string(),
-                    f.answered_within_15s.to_string(),
-                    percent(f.connection_rate),
-                    format!("{:.1}s", f.average_wait_s),
-                    format!("{:.1}s", f.average_talk_s),
-                    f.satisfaction_rate.map_or_else(|| "-".to_owned(), percent),
-                    f.callbacks_pending.to_string(),
-                ]
-            });
-            Ok(table(&header, rows))
+    render_rows(figures, format)
+}
+
+impl FigureRow for Figures {
+    const COLUMNS: &'static [Column<Self>] = &[
+        ("day", "day", |f| Cell::Text(f.day.to_string())),
+        ("hotline", "hotline", |f| Cell::Name(f.hotline.clone())),
+        ("offered", "offered", |f| Cell::Count(f.offered)),
+        ("answered", "answered", |f| Cell::Count(f.answered)),
+        ("abandoned", "abandoned", |f| Cell::Count(f.abandoned)),
+        ("within_15s", "answered_within_15s", |f| {
+            Cell::Count(f.answered_within_15s)
+        }),
+        ("connection", "connection_rate", |f| {
+            Cell::Rate(f.connection_rate)
+        }),
+        ("avg_wait", "average_wait_s", |f| {
+            Cell::Seconds(f.average_wait_s)
+        }),
+        ("avg_talk", "average_talk_s", |f| {
+            Cell::Seconds(f.average_talk_s)
+        }),
+        ("satisfaction", "satisfaction_rate", |f| {
+            Cell::MaybeRate(f.satisfaction_rate)
+        }),
+        ("callbacks", "callbacks_pending", |f| {
+            Cell::Count(f.callbacks_pending)
+        }),
+    ];
+    const NO_ROWS: &'static str = "no calls in this period\n";
+}
+
+/// A column of figures: its header in a table, its header in CSV, and its cell in a row.
+pub(super) type Column<T> = (&'static str, &'static str, fn(&T) -> Cell);
+
+/// One row of figures (per day and hotline, seat or queue), for [`render_rows`].
+pub(super) trait FigureRow: Serialize + Sized + 'static {
+    /// The columns, in order.
+    const COLUMNS: &'static [Column<Self>];
+    /// What a table says when there is no row.
+    const NO_ROWS: &'static str;
+}
+
+/// A cell of a figures row, shown one way in a table and another in CSV.
+pub(super) enum Cell {
+    /// A day or a name, shown as it is.
+    Text(String),
+    /// A name shown as `-` in a table when empty.
+    Name(String),
+    /// A count.
+    Count(u64),
+    /// Seconds: `12.3s` in a table, `12.345` in CSV.
+    Seconds(f64),
+    /// A rate: `87.5%` in a table, `0.8750` in CSV.
+    Rate(f64),
+    /// A rate that may be missing: `-` in a table, empty in CSV.
+    MaybeRate(Option<f64>),
+}
+
+impl Cell {
+    /// As shown in a table.
+    fn table(&self) -> String {
+        match self {
+            Cell::Name(text) if text.is_empty() => "-".to_owned(),
+            Cell::Text(text) | Cell::Name(text) => text.clone(),
+            Cell::Count(n) => n.to_string(),
+            Cell::Seconds(s) => format!("{s:.1}s"),
+            Cell::Rate(rate) => percent(*rate),
+            Cell::MaybeRate(rate) => rate.map_or_else(|| "-".to_owned(), percent),
         }
-        Format::Csv => {
-            let header = [
-                "day",
-                "hotline",
-                "offered",
-                "answered",
-                "abandoned",
-                "answered_within_15s",
-                "connection_rate",
-                "average_wait_s",
-                "average_talk_s",
-                "satisfaction_rate",
-                "callbacks_pending",
-            ];
-            let rows = figures.iter().map(|f| {
-                vec![
-                    f.day.to_string(),
-                    f.hotline.clone(),
-                    f.offered.to_string(),
-                    f.answered.to_string(),
-                    f.abandoned.to_string(),
-                    f.answered_within_15s.to_string(),
-                    format!("{:.4}", f.connection_rate),
-                    format!("{:.3}", f.average_wait_s),
-                    format!("{:.3}", f.average_talk_s),
-                    f.satisfaction_rate
-                        .map(|r| format!("{r:.4}"))
-                        .unwrap_or_default(),
-                    f.callbacks_pending.to_string(),
-                ]
-            });
-            Ok(csv(&header, rows))
+    }
+
+    /// As written in CSV.
+    fn csv(&self) -> String {
+        match self {
+            Cell::Text(text) | Cell::Name(text) => text.clone(),
+            Cell::Count(n) => n.to_string(),
+            Cell::Seconds(s) => format!("{s:.3}"),
+            Cell::Rate(rate) => format!("{rate:.4}"),
+            Cell::MaybeRate(rate) => rate.map(|r| format!("{r:.4}")).unwrap_or_default(),
         }
     }
 }
 
+/// A rate as a percentage with one decimal (`87.5%`).
+fn percent(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0)
+}
+
+/// Render rows of figures in `format` (JSON: the array of rows).
+pub(super) fn render_rows<T: FigureRow>(
+    rows: &[T],
+    format: Format,
+) -> Result<String, serde_json::Error> {
+    let header = T::COLUMNS.iter();
+    let cells = |show: fn(&Cell) -> String| {
+        rows.iter()
+            .map(move |row| T::COLUMNS.iter().map(|c| show(&c.2(row))).collect())
+    };
+    match format {
+        Format::Json => json(rows),
+        Format::Table if rows.is_empty() => Ok(T::NO_ROWS.to_owned()),
+        Format::Table => Ok(table(
+            &header.map(|c| c.0).collect::<Vec<_>>(),
+            cells(Cell::table),
+        )),
+        Format::Csv => Ok(csv(
+            &header.map(|c| c.1).collect::<Vec<_>>(),
+            cells(Cell::csv),
+        )),
+    }
+}
+
 /// Pretty JSON with a final newline.
-pub(super) fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
+fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
     let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');
     Ok(text)
@@ -532,7 +568,7 @@ pub fn display_width(text: &str) -> usize {
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
-pub(super) fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     let mut lines: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
     lines.extend(rows);
     let mut widths = vec![0; header.len()];
@@ -570,7 +606,7 @@ fn csv_field(field: &str) -> String {
 }
 
 /// CSV with a header line; lines end with CRLF as RFC 4180 says.
-pub(super) fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     let mut out = header.join(",");
     out.push_str("\r\n");
     for row in rows {

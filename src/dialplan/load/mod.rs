@@ -14,7 +14,7 @@ mod numbers;
 mod prompts;
 mod resources;
 mod shared;
-mod spans;
+pub(crate) mod spans;
 mod time;
 
 #[cfg(test)]
@@ -138,17 +138,7 @@ fn load(
         .map(|src| match ImDocument::parse(src.text.as_str()) {
             Ok(doc) => Some(doc),
             Err(e) => {
-                let message = e
-                    .message()
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                d.error(
-                    &src.span_pos(e.span()),
-                    format!("TOML syntax error: {message}"),
-                );
+                d.syntax(src, &e);
                 None
             }
         })
@@ -167,17 +157,15 @@ fn load(
     };
     l.build(srcs.first(), syntax_ok);
     let store = prompts::load(&l.prompt_refs, prompts, &mut l.d);
-    let Loader { mut d, plan, .. } = l;
-    d.list
-        .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    let Loader { d, plan, .. } = l;
     if d.has_errors() {
-        return Err(d.list);
+        return Err(d.finish());
     }
     Ok(Loaded {
         dialplan: plan,
         prompts: store,
         warnings: d
-            .list
+            .finish()
             .into_iter()
             .filter(|x| x.severity == Severity::Warning)
             .collect(),

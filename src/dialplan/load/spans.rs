@@ -1,16 +1,17 @@
 //! Places in the dialplan files (byte offset → line:column in characters) and typed access to
-//! TOML values that records a diagnostic for every value of the wrong type or range.
+//! TOML values that records a diagnostic for every value of the wrong type or range; the seats
+//! loader ([`crate::seats`]) reads its file with the same helpers.
 
 use std::fmt;
 use std::ops::Range;
 
-use toml_edit::{Item, TableLike, Value};
+use toml_edit::{Item, TableLike, TomlError, Value};
 
 use crate::dialplan::{Diagnostic, Severity};
 
 /// A place in a file, as shown in messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Pos {
+pub(crate) struct Pos {
     /// The file as shown to the admin.
     pub file: String,
     /// 1-based line.
@@ -37,7 +38,7 @@ impl fmt::Display for Pos {
 }
 
 /// A file's name and text, indexed by line for offset → line:column.
-pub(super) struct Src {
+pub(crate) struct Src {
     /// The file as shown in messages.
     pub name: String,
     /// Its text.
@@ -83,7 +84,7 @@ impl Src {
 
 /// The diagnostics found so far.
 #[derive(Default)]
-pub(super) struct Diags {
+pub(crate) struct Diags {
     /// In the order found.
     pub list: Vec<Diagnostic>,
 }
@@ -109,9 +110,31 @@ impl Diags {
         });
     }
 
+    /// Records a TOML syntax error of `src` at its place.
+    pub fn syntax(&mut self, src: &Src, e: &TomlError) {
+        let message = e
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.error(
+            &src.span_pos(e.span()),
+            format!("TOML syntax error: {message}"),
+        );
+    }
+
     /// Whether any error was recorded.
     pub fn has_errors(&self) -> bool {
         self.list.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    /// Every diagnostic, sorted by place.
+    pub fn finish(mut self) -> Vec<Diagnostic> {
+        self.list
+            .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        self.list
     }
 
     /// The value as a string, or records ``"`key` must be EXPECTED, found …"``.
@@ -200,7 +223,7 @@ impl Diags {
 
 /// One key of a table with its value and places.
 #[derive(Clone)]
-pub(super) struct Field<'a> {
+pub(crate) struct Field<'a> {
     /// The key.
     pub key: &'a str,
     /// Its value.
@@ -223,24 +246,10 @@ pub(super) struct Fields<'a> {
 impl<'a> Fields<'a> {
     /// Reads the keys of `table`.
     pub fn of(src: &Src, table: &'a dyn TableLike, what: String, here: Pos) -> Fields<'a> {
-        let entries = table
-            .iter()
-            .map(|(key, item)| {
-                let key_span = table.key(key).and_then(|k| k.span());
-                let key_pos = src.span_pos(key_span.clone());
-                let pos = src.span_pos(item.span().or(key_span));
-                Field {
-                    key,
-                    item,
-                    key_pos,
-                    pos,
-                }
-            })
-            .collect();
         Fields {
             what,
             here,
-            entries,
+            entries: fields(src, table),
         }
     }
 
@@ -278,8 +287,26 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// The keys of `table` with their places, in document order.
+pub(crate) fn fields<'a>(src: &Src, table: &'a dyn TableLike) -> Vec<Field<'a>> {
+    table
+        .iter()
+        .map(|(key, item)| {
+            let key_span = table.key(key).and_then(|k| k.span());
+            let key_pos = src.span_pos(key_span.clone());
+            let pos = src.span_pos(item.span().or(key_span));
+            Field {
+                key,
+                item,
+                key_pos,
+                pos,
+            }
+        })
+        .collect()
+}
+
 /// The type of an item, for "found …".
-pub(super) fn describe(item: &Item) -> &'static str {
+pub(crate) fn describe(item: &Item) -> &'static str {
     match item {
         Item::None => "nothing",
         Item::Value(v) => describe_value(v),
@@ -289,7 +316,7 @@ pub(super) fn describe(item: &Item) -> &'static str {
 }
 
 /// The type of a value, for "found …".
-pub(super) fn describe_value(v: &Value) -> &'static str {
+pub(crate) fn describe_value(v: &Value) -> &'static str {
     match v {
         Value::String(_) => "a string",
         Value::Integer(_) => "an integer",
@@ -341,8 +368,9 @@ pub(super) fn tables<'a>(
     }
 }
 
-/// Whether `s` is a name of a node, schedule, calendar, list, queue or sub-centre.
-pub(super) fn is_name(s: &str) -> bool {
+/// Whether `s` is a name of a node, schedule, calendar, list, queue or sub-centre (or of a seat,
+/// skill or language in the seats file): lower-case letters, digits and `-`.
+pub(crate) fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
