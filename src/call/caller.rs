@@ -11,7 +11,7 @@ use crate::sip::endpoint::{ClientTxnId, ServerTxnId};
 use crate::sip::message::Request;
 use crate::sip::peer::Peer;
 
-use super::seat_leg::{SeatSide, Waiting};
+use super::seat_leg::{ConsultLine, SeatSide, Waiting};
 use super::trunk_leg::TrunkLeg;
 use crate::dialplan::navigation::Navigation;
 use crate::dialplan::Plan;
@@ -140,6 +140,8 @@ pub struct Caller {
     pub waiting: Option<Waiting>,
     /// A consult transfer is under way: the caller is on hold while the seat talks to the target.
     pub consulting: bool,
+    /// The seat phone's own consult call to a sub-centre (before REFER with Replaces).
+    pub consult_line: Option<ConsultLine>,
     /// The queue a caller goes back to when the transfer a seat made fails.
     pub returns_to: Option<String>,
     /// Offers to seats, and the seat talking to the caller.

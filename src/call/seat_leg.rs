@@ -105,3 +105,24 @@ impl SeatSide {
             .position(|o| o.branches.iter().any(|b| b.txn == txn))
     }
 }
+
+/// The seat phone's second line during a consult it makes itself: its INVITE to a sub-centre
+/// (answered once the sub-centre answers), bridged to the sub-centre until the phone joins the
+/// caller to it with REFER/Replaces or hangs up.
+#[derive(Debug)]
+pub struct ConsultLine {
+    /// The phone's INVITE.
+    pub invite: Request,
+    /// Its server transaction.
+    pub txn: ServerTxnId,
+    /// Where the phone is.
+    pub peer: Peer,
+    /// Our To tag.
+    pub local_tag: String,
+    /// The phone's SDP offer.
+    pub offer: Option<crate::sdp::SessionDescription>,
+    /// Offer/answer on the line, once its port is bound.
+    pub sdp: Option<SdpSession>,
+    /// The dialog, once answered.
+    pub dialog: Option<Dialog>,
+}

@@ -37,6 +37,7 @@ use crate::sip::uri::Uri;
 use crate::tickets::record::CallRecord;
 
 mod callback;
+mod consult_line;
 mod desk;
 mod records;
 mod register;
@@ -198,10 +199,16 @@ impl Switch {
         match event {
             MediaEvent::Opened { leg, local } if partner(leg) => {
                 let id = CallId(leg.call_leg().0);
-                match self.trunk_leg(id) == Some(leg) {
-                    true => self.trunk_opened(now, id, local.port()),
-                    false => self.seat_media_opened(now, id, local.port()),
+                if leg == leg.fourth() {
+                    self.consult_line_opened(now, id, local.port());
+                } else if self.trunk_leg(id) == Some(leg) {
+                    self.trunk_opened(now, id, local.port());
+                } else {
+                    self.seat_media_opened(now, id, local.port());
                 }
+            }
+            MediaEvent::OpenFailed { leg } if leg == leg.fourth() => {
+                self.end_consult_line(now, CallId(leg.call_leg().0));
             }
             MediaEvent::OpenFailed { leg } if partner(leg) => {
                 let id = CallId(leg.call_leg().0);
@@ -373,6 +380,9 @@ impl Switch {
                     let Some(&id) = self.by_invite.get(&invite) else {
                         continue;
                     };
+                    if self.consult_line_cancelled(now, id, invite) {
+                        continue;
+                    }
                     let phase = self.calls.get(&id).map(|c| c.phase);
                     if matches!(phase, Some(Phase::Opening | Phase::Ringing)) {
                         self.refuse_pending(now, id, 487);
@@ -426,6 +436,9 @@ impl Switch {
         match dialog {
             Some(dialog) => self.in_dialog(now, txn, request, dialog),
             None => match request.method {
+                Method::Invite if self.is_a_seats_second_line(&request, source) => {
+                    self.consult_from_phone(now, txn, request, source)
+                }
                 Method::Invite => self.new_call(now, txn, request, source),
                 Method::Options => self.reply(now, txn, &request, 200),
                 Method::Register => self.register(now, txn, request, source),
@@ -562,6 +575,7 @@ impl Switch {
                 waiting: None,
                 returns_to: None,
                 consulting: false,
+                consult_line: None,
                 seats: None,
                 hold_play: None,
                 talk_ended: None,
@@ -739,6 +753,14 @@ impl Switch {
         if seat_side.is_some_and(|l| l.dialog.id == dialog) {
             return self.seat_acked(now, id);
         }
+        let line = call.consult_line.as_ref().and_then(|l| l.dialog.as_ref());
+        if line.is_some_and(|d| d.id == dialog) {
+            let txn = call.consult_line.as_ref().map(|l| l.txn);
+            if let Some(txn) = txn {
+                self.endpoint.ack_received(now, txn);
+            }
+            return;
+        }
         if call.phase == Phase::Talking {
             return self.reinvite_acked(now, id, ack);
         }
@@ -809,6 +831,13 @@ impl Switch {
                 }
                 return self.trunk_request(now, id, txn, request);
             }
+        }
+        let line = call.consult_line.as_mut().and_then(|l| l.dialog.as_mut());
+        if let Some(line) = line.filter(|d| d.id == dialog) {
+            if let Ok(SequenceCheck::OutOfOrder) = line.check_sequence(&request) {
+                return self.reply(now, txn, &request, 500);
+            }
+            return self.consult_line_request(now, id, txn, request);
         }
         let seat_link = call.seats.as_mut().and_then(|s| s.link.as_mut());
         if let Some(link) = seat_link.filter(|l| l.dialog.id == dialog) {
@@ -1026,6 +1055,7 @@ impl Switch {
         let peer = call.peer;
         let leg = call.leg;
         self.end_trunk(now, id);
+        self.end_consult_line(now, id);
         self.leave_seats(now, id, &why);
         self.media.push_back(MediaCommand::Close { leg });
         self.record_end(now, id, why);
@@ -1048,6 +1078,7 @@ impl Switch {
     /// Ends a call now (the caller hung up, or it never got answered).
     fn end(&mut self, now: Instant, id: CallId, why: Ending) {
         self.end_trunk(now, id);
+        self.end_consult_line(now, id);
         self.leave_seats(now, id, &why);
         if let Some(call) = self.calls.get(&id) {
             // After our BYE the leg is closed and the ending recorded already (BYE glare).
@@ -1129,6 +1160,12 @@ impl Switch {
         }
         if let Some(bye) = call.bye {
             self.by_bye.remove(&bye);
+        }
+        if let Some(line) = &call.consult_line {
+            self.by_invite.remove(&line.txn);
+            if let Some(dialog) = &line.dialog {
+                self.by_dialog.remove(&dialog.id);
+            }
         }
         self.wakes.clear(&Wake::Answer(id));
         self.wakes.clear(&Wake::Flow(id));

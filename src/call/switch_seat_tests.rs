@@ -1893,9 +1893,15 @@ fn a_refer_to_an_undeclared_number_or_with_replaces_is_refused() {
         refer(&mut phone, &invite, "sip:0088612345678@192.0.2.1"),
     );
     sim.response_to(phone.addr, 403, "REFER");
+    // Replaces naming no consult line of this call: accepted, then reported failed.
     let replaces = "sip:12366@192.0.2.1?Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2";
     sim.send(phone.addr, refer(&mut phone, &invite, replaces));
-    sim.response_to(phone.addr, 501, "REFER");
+    sim.response_to(phone.addr, 202, "REFER");
+    assert_eq!(notified(&mut sim, &phone), "SIP/2.0 100 Trying");
+    assert_eq!(
+        notified(&mut sim, &phone),
+        "SIP/2.0 481 Call/Transaction Does Not Exist"
+    );
     sim.assert_quiet();
     assert!(sim.last_record().transfers.is_empty());
 }
@@ -1929,4 +1935,150 @@ fn a_refer_to_a_subcentre_number_passes_the_caller_to_its_trunk() {
     sim.request_to(phone.addr, "BYE");
     let trunk_invite = sim.request_to(Phone::new(9).addr, "INVITE");
     assert_eq!(trunk_invite.uri.user.as_deref(), Some("12366"));
+}
+
+/// The seat phone's own INVITE on its second line to `target` (a new dialog), with an offer
+/// and, when given, its digest answer.
+fn second_line_invite(phone: &SeatPhone, target: &str, authorization: Option<&str>) -> String {
+    let ip = phone.addr.ip();
+    let sdp = format!(
+        "v=0\r\no=1001 88 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio 42002 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+    );
+    let cseq = if authorization.is_some() { 2 } else { 1 };
+    let mut text = format!("INVITE {target} SIP/2.0\r\n");
+    text += &format!(
+        "Via: SIP/2.0/UDP {};branch=z9hG4bK-line2-{cseq};rport\r\n",
+        phone.addr
+    );
+    text += "Max-Forwards: 70\r\n";
+    text += &format!("From: <sip:1001@{ENGINE_IP}>;tag=line2\r\n");
+    text += &format!("To: <{target}>\r\n");
+    text += &format!("Call-ID: line2@{ip}\r\n");
+    text += &format!("CSeq: {cseq} INVITE\r\n");
+    text += &format!("Contact: {}\r\n", phone.contact());
+    if let Some(authorization) = authorization {
+        text += &format!("Authorization: {authorization}\r\n");
+    }
+    text += "Content-Type: application/sdp\r\n";
+    text += &format!("Content-Length: {}\r\n\r\n{sdp}", sdp.len());
+    text
+}
+
+/// The phone's ACK for the engine's non-2xx answer to its first second-line INVITE.
+fn ack_of_refusal(phone: &SeatPhone, target: &str, refusal: &Response) -> String {
+    let to = refusal.headers.get(&HeaderName::To).unwrap_or_default();
+    format!(
+        "ACK {target} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-line2-1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:1001@{ENGINE_IP}>;tag=line2\r\nTo: {to}\r\n\
+         Call-ID: line2@{}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+        phone.addr,
+        phone.addr.ip()
+    )
+}
+
+#[test]
+fn an_attended_transfer_from_the_phone_joins_the_caller_to_the_subcentre() {
+    let (mut sim, _caller, mut phone, first_line) = talking_for_transfer();
+    // The phone holds the caller: music.
+    let hold = phone.sdp(2, "sendonly");
+    let hold = phone.request(&first_line, "INVITE", None, Some(&hold));
+    sim.send(phone.addr, hold);
+    sim.response_to(phone.addr, 100, "INVITE");
+    sim.response_to(phone.addr, 200, "INVITE");
+    sim.send(phone.addr, phone.request(&first_line, "ACK", Some(1), None));
+    sim.media();
+
+    // Its second line calls the sub-centre's number: challenged, then let through.
+    let target = format!("sip:12366@{ENGINE_IP}");
+    sim.send(phone.addr, second_line_invite(&phone, &target, None));
+    sim.response_to(phone.addr, 100, "INVITE");
+    let challenge = sim.response_to(phone.addr, 401, "INVITE");
+    sim.send(phone.addr, ack_of_refusal(&phone, &target, &challenge));
+    let value = challenge
+        .headers
+        .get(&HeaderName::Other("WWW-Authenticate".into()))
+        .expect("a challenge");
+    let answer = Challenge::parse(value).expect("digest").answer(
+        "1001",
+        "secret-1001",
+        "INVITE",
+        &target,
+        "c0ffee",
+    );
+    sim.send(
+        phone.addr,
+        second_line_invite(&phone, &target, Some(&answer)),
+    );
+    sim.response_to(phone.addr, 100, "INVITE");
+    sim.response_to(phone.addr, 180, "INVITE");
+    let pbx = Phone::new(9);
+    let trunk_invite = sim.request_to(pbx.addr, "INVITE");
+    sim.send(pbx.addr, super::switch_tests::pbx_reply(&trunk_invite, 200));
+    sim.request_to(pbx.addr, "ACK");
+    let line_ok = sim.response_to(phone.addr, 200, "INVITE");
+    let to_tag = line_ok.to_header().unwrap().tag().unwrap().to_string();
+    let media = sim.media();
+    assert!(
+        media.contains(&"bridge 1'\" 1\"".to_string()),
+        "the phone's second line talks to the sub-centre: {media:?}"
+    );
+
+    // REFER with Replaces on the first line: the caller is joined to the sub-centre.
+    let replaces = format!(
+        "sip:12366@{ENGINE_IP}?Replaces=line2%40{}%3Bto-tag%3D{to_tag}%3Bfrom-tag%3Dline2",
+        phone.addr.ip()
+    );
+    sim.send(phone.addr, refer(&mut phone, &first_line, &replaces));
+    sim.response_to(phone.addr, 202, "REFER");
+    assert_eq!(notified(&mut sim, &phone), "SIP/2.0 100 Trying");
+    assert_eq!(notified(&mut sim, &phone), "SIP/2.0 200 OK");
+    let bye_line2 = sim.request_to(phone.addr, "BYE");
+    assert_eq!(
+        bye_line2.call_id().unwrap(),
+        format!("line2@{}", phone.addr.ip())
+    );
+    let bye_line1 = sim.request_to(phone.addr, "BYE");
+    assert_eq!(bye_line1.call_id().unwrap(), first_line.call_id().unwrap());
+    let media = sim.media();
+    assert_eq!(
+        media,
+        ["close 1'\"", "stop 1", "bridge 1 1\"", "close 1'"],
+        "caller and sub-centre joined; the phone's lines closed"
+    );
+    let record = sim.last_record();
+    assert_eq!(
+        (
+            record.transfers[0].kind.as_str(),
+            record.transfers[0].target.as_str()
+        ),
+        ("consult", "subcentre:tax")
+    );
+}
+
+#[test]
+fn a_seat_phone_may_dial_only_declared_targets() {
+    let (mut sim, _caller, phone, _first_line) = talking_for_transfer();
+    let target = format!("sip:0088612345678@{ENGINE_IP}");
+    sim.send(phone.addr, second_line_invite(&phone, &target, None));
+    sim.response_to(phone.addr, 100, "INVITE");
+    let challenge = sim.response_to(phone.addr, 401, "INVITE");
+    sim.send(phone.addr, ack_of_refusal(&phone, &target, &challenge));
+    let value = challenge
+        .headers
+        .get(&HeaderName::Other("WWW-Authenticate".into()))
+        .expect("a challenge");
+    let answer = Challenge::parse(value).expect("digest").answer(
+        "1001",
+        "secret-1001",
+        "INVITE",
+        &target,
+        "c0ffee",
+    );
+    sim.send(
+        phone.addr,
+        second_line_invite(&phone, &target, Some(&answer)),
+    );
+    sim.response_to(phone.addr, 100, "INVITE");
+    sim.response_to(phone.addr, 403, "INVITE");
 }

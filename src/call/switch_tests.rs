@@ -127,6 +127,7 @@ pub(super) fn show(command: &MediaCommand) -> String {
     let leg = |leg: &LegId| match leg {
         l if *l == l.call_leg() => l.0.to_string(),
         l if *l == l.call_leg().third() => format!("{}\"", l.call_leg().0),
+        l if *l == l.call_leg().fourth() => format!("{}'\"", l.call_leg().0),
         l => format!("{}'", l.call_leg().0),
     };
     match command {

@@ -35,6 +35,11 @@ impl LegId {
         LegId(self.call_leg().0 | LegId::THIRD)
     }
 
+    /// The call's fourth leg: both bits set (a seat phone's second line during a consult).
+    pub fn fourth(self) -> LegId {
+        LegId(self.call_leg().0 | LegId::PARTNER | LegId::THIRD)
+    }
+
     /// The call's first leg: this id with [`LegId::PARTNER`] and [`LegId::THIRD`] cleared.
     pub fn call_leg(self) -> LegId {
         LegId(self.0 & !(LegId::PARTNER | LegId::THIRD))

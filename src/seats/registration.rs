@@ -104,6 +104,26 @@ impl Registrations {
         source: IpAddr,
         book: &SeatBook,
     ) -> RegisterReply {
+        let username = match self.authenticate(now, request, source, book) {
+            Ok(username) => username,
+            Err(refused) => return refused,
+        };
+        let Some(seat) = book.by_username(&username) else {
+            return self.challenge(false, now);
+        };
+        let outcome = self.registrar.handle(now, request, &username);
+        reply(outcome, request, &seat.id)
+    }
+
+    /// Checks the digest answer of a seat phone's request (REGISTER, or an INVITE it makes):
+    /// the authenticated username, or the reply to send (a challenge, 403 when locked, 400).
+    pub fn authenticate(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        source: IpAddr,
+        book: &SeatBook,
+    ) -> Result<String, RegisterReply> {
         self.latest = self.latest.max(now);
         let authorization = self.authorization(request);
         let credentials = authorization.and_then(Credentials::parse);
@@ -114,12 +134,15 @@ impl Registrations {
         };
         if let Some(user) = &claimed {
             if self.limiter.is_locked(user, source, now) {
-                return RegisterReply::refused(403, "locked after too many wrong answers");
+                return Err(RegisterReply::refused(
+                    403,
+                    "locked after too many wrong answers",
+                ));
             }
         }
         let (Some(authorization), Some(credentials)) = (authorization, credentials) else {
             // No Authorization, or one we cannot read (another scheme or algorithm).
-            return self.challenge(false, now);
+            return Err(self.challenge(false, now));
         };
         let realm = self.realm.as_str();
         let ha1_of = |user: &str| book.by_username(user).map(|s| s.secret.ha1(user, realm));
@@ -128,35 +151,42 @@ impl Registrations {
                 .verify_ha1(authorization, request.method.as_str(), realm, ha1_of, now);
         let username = match verdict {
             Verdict::Ok { username } => username,
-            Verdict::Stale => return self.challenge(true, now),
-            Verdict::Malformed => return self.challenge(false, now),
+            Verdict::Stale => return Err(self.challenge(true, now)),
+            Verdict::Malformed => return Err(self.challenge(false, now)),
             Verdict::Wrong => {
                 if self.limiter.len() > LIMITER_PURGE_AT {
                     self.limiter.purge(now);
                 }
                 let user = credentials.username.as_str();
                 if self.limiter.record_failure(user, source, now) {
-                    return RegisterReply::refused(403, "locked after too many wrong answers");
+                    return Err(RegisterReply::refused(
+                        403,
+                        "locked after too many wrong answers",
+                    ));
                 }
-                return self.challenge(false, now);
+                return Err(self.challenge(false, now));
             }
         };
         self.limiter.record_success(&username, source);
-        let Some(seat) = book.by_username(&username) else {
-            return self.challenge(false, now);
-        };
+        if book.by_username(&username).is_none() {
+            return Err(self.challenge(false, now));
+        }
         // RFC 2617 §3.2.2.5: the digest-uri must name the resource of the Request-URI.
         if !same_resource(&credentials.uri, &request.uri) {
-            return RegisterReply::refused(
+            return Err(RegisterReply::refused(
                 400,
                 format!(
                     "the digest uri \"{}\" is not the Request-URI {}",
                     credentials.uri, request.uri
                 ),
-            );
+            ));
         }
-        let outcome = self.registrar.handle(now, request, &username);
-        reply(outcome, request, &seat.id)
+        Ok(username)
+    }
+
+    /// The latest time this table was told of.
+    pub fn latest(&self) -> Instant {
+        self.latest
     }
 
     /// The current contacts of `username`, newest first.

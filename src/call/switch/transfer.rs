@@ -290,13 +290,26 @@ impl Switch {
         let Some(refer_to) = refer_to.and_then(|v| NameAddr::parse(v, "Refer-To").ok()) else {
             return self.reply(now, txn, refer, 400);
         };
-        if refer_to
-            .uri
-            .headers
-            .as_deref()
-            .is_some_and(|h| h.to_ascii_lowercase().contains("replaces"))
-        {
-            return self.reply(now, txn, refer, 501);
+        let replaces = refer_to.uri.headers.as_deref().and_then(|headers| {
+            headers.split('&').find_map(|h| {
+                let (name, value) = h.split_once('=')?;
+                name.eq_ignore_ascii_case("replaces")
+                    .then(|| value.to_string())
+            })
+        });
+        if let Some(replaces) = replaces {
+            // Attended, from the phone: join the caller to the phone's consult line.
+            self.reply(now, txn, refer, 202);
+            self.notify_refer(now, id, "SIP/2.0 100 Trying", "active;expires=60");
+            if !self.join_consult(now, id, &replaces) {
+                info!(
+                    call = id.0,
+                    "REFER/Replaces names no consult line of this call"
+                );
+                let status = "SIP/2.0 481 Call/Transaction Does Not Exist";
+                self.notify_refer(now, id, status, "terminated;reason=noresource");
+            }
+            return;
         }
         let user = refer_to.uri.user.clone().unwrap_or_default();
         let Some(call) = self.calls.get(&id) else {

@@ -327,6 +327,9 @@ impl Switch {
             leg,
             params: stream_params(&params),
         });
+        if self.consult_line_answered(now, id, leg) {
+            return;
+        }
         match seat_leg {
             // Consult: the seat talks to the sub-centre; the caller keeps its music.
             Some(seat_leg) if consulting => self.media.push_back(MediaCommand::Bridge {
@@ -359,6 +362,9 @@ impl Switch {
         }
         warn!(call = id.0, why, "sub-centre did not take the call");
         self.drop_trunk(id);
+        if self.consult_line_failed(now, id, why.parse().unwrap_or(480)) {
+            return;
+        }
         if self.back_from_transfer(now, id) {
             return;
         }
@@ -393,6 +399,10 @@ impl Switch {
         }
         if call.consulting {
             return self.rejoin_seat(id);
+        }
+        if call.consult_line.is_some() {
+            self.consult_line_failed(now, id, 408);
+            return;
         }
         let actions = match call.nav.as_mut() {
             Some(nav) => nav.on_transfer_failed(now),
