@@ -38,7 +38,7 @@ Used by benches/bridged_calls.sh. Two commands:
 
 Usage:
   bridge_rtp.py drive --callers BASE:N --seats BASE:M --status FILE [--seconds S]
-  bridge_rtp.py analyse CAPTURE --ports MIN-MAX [--tail-ms 300] [--json OUT]
+  bridge_rtp.py analyse CAPTURE --ports MIN-MAX [--tail-ms 1000] [--json OUT]
 """
 
 import argparse
@@ -449,7 +449,7 @@ def main():
     a = sub.add_parser("analyse")
     a.add_argument("capture")
     a.add_argument("--ports", required=True, help="engine RTP port range MIN-MAX")
-    a.add_argument("--tail-ms", type=float, default=300.0)
+    a.add_argument("--tail-ms", type=float, default=1000.0)
     a.add_argument("--json")
     args = ap.parse_args()
     try:

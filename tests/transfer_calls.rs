@@ -19,7 +19,7 @@ use hotline::rtp::RtpPacket;
 use support::records::records;
 use support::rtp::{Heard, RtpPeer};
 use support::seats::{desk_post, log_in_all, register, seats_config, TestSeat};
-use support::sipp::{calls_ended, write_scenario, Sipp, SippChild};
+use support::sipp::{calls_ended, wait_for_log, write_scenario, Sipp, SippChild};
 use support::{free_port, prompts_dir, Engine};
 
 /// The caller's tone, Hz.
@@ -835,5 +835,337 @@ fn undeclared_or_unstaffed_targets_are_refused_and_the_call_stays_with_the_seat(
         (end.by.as_str(), end.cause.as_str()),
         ("seat", "bye"),
         "{end:?}"
+    );
+}
+
+/// What a seat phone that sends REFER does, step by step, after it answered.
+enum PhoneStep {
+    /// Waits this many ms.
+    Pause(u64),
+    /// Sends REFER with `Refer-To: <target>` (SIPp keywords allowed) in its dialog with the
+    /// engine and expects the engine's final answer `status`.
+    Refer { target: &'static str, status: u16 },
+    /// Receives the engine's NOTIFY of the REFER's progress, checks it (Event `refer`, a
+    /// `message/sipfrag;version=2.0` body starting with `sipfrag`, Subscription-State starting
+    /// with `state`) and answers 200.
+    Notified {
+        sipfrag: &'static str,
+        state: &'static str,
+    },
+    /// Receives the engine's BYE and answers 200.
+    HungUpByEngine,
+    /// Hangs up itself (its BYE, answered 200).
+    HangsUp,
+}
+
+/// A seat phone (SIPp UAS on `port`) for one call: answers at once with PCMA at `voice`,
+/// then acts out `steps`. Its requests are in the dialog the engine's INVITE made: the phone's
+/// tag on From, the engine's From (with its tag) as To, CSeq counting up from 1.
+fn referring_phone(dir: &Path, port: u16, voice: &Voice, steps: &[PhoneStep]) -> SippChild {
+    let xml =
+        include_str!("sipp/seat_answers.xml").replace("MEDIA_PORT", &voice.port().to_string());
+    let talk = "  <pause milliseconds=\"TALK_MS\"/>";
+    let (head, _) = xml.split_once(talk).expect("seat_answers.xml changed");
+    let mut body = String::from(head);
+    let mut checks = Vec::new();
+    let mut cseq = 0;
+    // A request of the phone's own in the dialog; `extra` are further header lines.
+    let request = |method: &str, cseq: u32, extra: &str| {
+        format!(
+            r#"  <send retrans="500">
+    <![CDATA[
+      {method} [$engine] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:seat@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+      To: [$caller]
+      Call-ID: [call_id]
+      CSeq: {cseq} {method}
+      Contact: <sip:seat@[local_ip]:[local_port];transport=[transport]>
+{extra}      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+"#
+        )
+    };
+    let answer = r#"  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+"#;
+    for step in steps {
+        match step {
+            PhoneStep::Pause(ms) => body += &format!("  <pause milliseconds=\"{ms}\"/>\n"),
+            PhoneStep::Refer { target, status } => {
+                cseq += 1;
+                let headers = format!(
+                    "      Refer-To: <{target}>\n      \
+                     Referred-By: <sip:seat@[local_ip]:[local_port]>\n"
+                );
+                body += &request("REFER", cseq, &headers);
+                body += &format!("  <recv response=\"{status}\" timeout=\"10000\"/>\n");
+            }
+            PhoneStep::Notified { sipfrag, state } => {
+                let n = checks.len();
+                let check = |what: &str, regexp: &str, search: &str| {
+                    format!(
+                        "      <ereg regexp=\"{regexp}\" {search} check_it=\"true\" \
+                         assign_to=\"n{n}_{what}\"/>\n"
+                    )
+                };
+                body += "  <recv request=\"NOTIFY\" timeout=\"10000\">\n    <action>\n";
+                body += &check("event", "^refer$", r#"search_in="hdr" header="Event:""#);
+                body += &check(
+                    "type",
+                    "^message/sipfrag;version=2.0$",
+                    r#"search_in="hdr" header="Content-Type:""#,
+                );
+                body += &check(
+                    "state",
+                    &format!("^{state}"),
+                    r#"search_in="hdr" header="Subscription-State:""#,
+                );
+                body += &check("frag", &format!("^{sipfrag}"), r#"search_in="body""#);
+                body += "    </action>\n  </recv>\n";
+                body += answer;
+                checks
+                    .extend(["event", "type", "state", "frag"].map(|what| format!("n{n}_{what}")));
+            }
+            PhoneStep::HungUpByEngine => {
+                body += "  <recv request=\"BYE\" timeout=\"30000\"/>\n";
+                body += answer;
+            }
+            PhoneStep::HangsUp => {
+                cseq += 1;
+                body += &request("BYE", cseq, "");
+                body += "  <recv response=\"200\" timeout=\"10000\"/>\n";
+            }
+        }
+    }
+    checks.extend(["caller".to_string(), "engine".to_string()]);
+    body += &format!(
+        "  <Reference variables=\"{}\"/>\n</scenario>\n",
+        checks.join(",")
+    );
+    let file = write_scenario(dir, &format!("phone-{port}.xml"), &body);
+    Sipp::uas(&file, port).within(40).spawn_in(dir)
+}
+
+#[test]
+fn a_refer_from_the_seat_phone_to_a_subcentre_number_is_notified_and_passes_the_caller_on() {
+    let seat = TestSeat::new(4601, 5);
+    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
+    log_in_all(centre.api, std::slice::from_ref(&seat));
+    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
+    let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
+    let mut pbx_voice = Voice::new("the sub-centre", OTHER_HZ, Codec::Pcmu);
+    // 1.5 s after answering, the phone transfers the caller to the tax sub-centre by number.
+    let phone = referring_phone(
+        centre.dir(),
+        ports[0],
+        &seat_voice,
+        &[
+            PhoneStep::Pause(1500),
+            PhoneStep::Refer {
+                target: "sip:12366@[remote_ip]:[remote_port]",
+                status: 202,
+            },
+            PhoneStep::Notified {
+                sipfrag: "SIP/2.0 100 Trying",
+                state: "active",
+            },
+            PhoneStep::Notified {
+                sipfrag: "SIP/2.0 200 OK",
+                state: "terminated",
+            },
+            PhoneStep::HungUpByEngine,
+        ],
+    );
+    let pbx = centre.pbx(&pbx_answers(1000, 3000), Some(&pbx_voice));
+    let caller = centre.caller(&caller_voice);
+
+    caller_voice.hears_engine(Duration::from_secs(10));
+    seat_voice.hears_engine(Duration::from_secs(10));
+    // REFER, 202, both NOTIFYs answered, the engine's BYE answered.
+    completes("the seat phone", phone);
+    seat_voice.engine = None;
+    pbx_voice.hears_engine(Duration::from_secs(10));
+    let heard = talk(
+        &mut [&mut caller_voice, &mut pbx_voice, &mut seat_voice],
+        75,
+    );
+    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ, SEAT_HZ]);
+    assert_hears(
+        "the sub-centre",
+        &heard[1],
+        &[CALLER_HZ],
+        &[OTHER_HZ, SEAT_HZ],
+    );
+    assert!(
+        heard[2].is_empty(),
+        "the seat's leg is closed: it got {} samples",
+        heard[2].len()
+    );
+    completes("the sub-centre's PBX", pbx);
+    completes("the caller", caller);
+    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
+    assert_eq!(ended[0].get("why"), "SubCentreHungUp", "{}", ended[0].line);
+
+    let records = centre.records();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let record = &records[0];
+    assert_eq!(record.transfers.len(), 1, "{record:#?}");
+    let transfer = &record.transfers[0];
+    assert_eq!(transfer.kind, "blind", "{transfer:?}");
+    assert_eq!(transfer.target, "subcentre:tax", "{transfer:?}");
+    assert_eq!(
+        transfer.outcome.as_deref(),
+        Some("answered"),
+        "{transfer:?}"
+    );
+    let visit = &record.queues[0];
+    assert_eq!(visit.outcome.as_deref(), Some("answered"), "{visit:?}");
+    assert_eq!(visit.seat.as_deref(), Some(seat.id.as_str()), "{visit:?}");
+    let end = record.end.as_ref().expect("finished");
+    assert_eq!(
+        (end.by.as_str(), end.cause.as_str()),
+        ("subcentre", "bye"),
+        "{end:?}"
+    );
+}
+
+/// A seat phone refused (or failed) a REFER: after the engine logged `logged`, caller and
+/// seat still talk together, then the seat hangs up (`TALK_AFTER_MS` after its last REFER
+/// step) and the call ends with no transfer on record.
+fn the_seat_keeps_the_caller(
+    centre: Centre,
+    seat: &TestSeat,
+    phone: SippChild,
+    caller: SippChild,
+    voices: (&mut Voice, &mut Voice),
+    logged: &str,
+) {
+    let (caller_voice, seat_voice) = voices;
+    caller_voice.hears_engine(Duration::from_secs(10));
+    seat_voice.hears_engine(Duration::from_secs(10));
+    let refused = wait_for_log(&centre.engine, logged, 1, Duration::from_secs(10));
+    assert_eq!(refused.len(), 1, "the engine never logged {logged:?}");
+    let since = Instant::now();
+    let heard = talk(&mut [&mut *caller_voice, &mut *seat_voice], 75);
+    assert!(
+        since.elapsed() < Duration::from_millis(TALK_AFTER_MS - 500),
+        "the test was too slow: the seat hangs up {TALK_AFTER_MS} ms after the refusal, the \
+         talk was measured until {:?} after it",
+        since.elapsed()
+    );
+    assert_hears("the caller", &heard[0], &[SEAT_HZ], &[CALLER_HZ]);
+    assert_hears("the seat", &heard[1], &[CALLER_HZ], &[SEAT_HZ]);
+    completes("the seat phone", phone);
+    completes("the caller", caller);
+    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
+    assert_eq!(ended[0].get("why"), "SeatHungUp", "{}", ended[0].line);
+
+    let records = centre.records();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let record = &records[0];
+    assert!(record.transfers.is_empty(), "{record:#?}");
+    assert_eq!(record.queues.len(), 1, "{record:#?}");
+    assert_eq!(record.queues[0].seat.as_deref(), Some(seat.id.as_str()));
+    let end = record.end.as_ref().expect("finished");
+    assert_eq!(
+        (end.by.as_str(), end.cause.as_str()),
+        ("seat", "bye"),
+        "{end:?}"
+    );
+}
+
+/// How long a seat phone whose REFER was refused talks on before it hangs up, ms.
+const TALK_AFTER_MS: u64 = 5000;
+
+#[test]
+fn a_refer_from_the_seat_phone_to_an_undeclared_number_or_with_replaces_is_refused() {
+    let seat = TestSeat::new(4701, 5);
+    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
+    log_in_all(centre.api, std::slice::from_ref(&seat));
+    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
+    let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
+    // An attended transfer from the phone (Replaces) is not supported; 110 is not declared.
+    let replaces = "sip:12366@[remote_ip]:[remote_port]\
+                    ?Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2";
+    let phone = referring_phone(
+        centre.dir(),
+        ports[0],
+        &seat_voice,
+        &[
+            PhoneStep::Pause(1500),
+            PhoneStep::Refer {
+                target: replaces,
+                status: 501,
+            },
+            PhoneStep::Refer {
+                target: "sip:110@[remote_ip]:[remote_port]",
+                status: 403,
+            },
+            PhoneStep::Pause(TALK_AFTER_MS),
+            PhoneStep::HangsUp,
+        ],
+    );
+    let caller = centre.caller(&caller_voice);
+    the_seat_keeps_the_caller(
+        centre,
+        &seat,
+        phone,
+        caller,
+        (&mut caller_voice, &mut seat_voice),
+        "REFER to an undeclared target refused",
+    );
+}
+
+#[test]
+fn a_refer_from_the_seat_phone_to_a_group_with_nobody_at_work_is_notified_failed() {
+    let seat = TestSeat::new(4801, 5);
+    // A housing seat is declared but not at work.
+    let housing = TestSeat::new(4802, 5);
+    let (centre, ports) = Centre::start(&[Desk(&seat, "general"), Desk(&housing, "housing")], 1);
+    log_in_all(centre.api, std::slice::from_ref(&seat));
+    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
+    let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
+    let phone = referring_phone(
+        centre.dir(),
+        ports[0],
+        &seat_voice,
+        &[
+            PhoneStep::Pause(1500),
+            PhoneStep::Refer {
+                target: "sip:housing@[remote_ip]:[remote_port]",
+                status: 202,
+            },
+            PhoneStep::Notified {
+                sipfrag: "SIP/2.0 100 Trying",
+                state: "active",
+            },
+            PhoneStep::Notified {
+                sipfrag: "SIP/2.0 503 Service Unavailable",
+                state: "terminated",
+            },
+            PhoneStep::Pause(TALK_AFTER_MS),
+            PhoneStep::HangsUp,
+        ],
+    );
+    let caller = centre.caller(&caller_voice);
+    the_seat_keeps_the_caller(
+        centre,
+        &seat,
+        phone,
+        caller,
+        (&mut caller_voice, &mut seat_voice),
+        "transfer asked by REFER refused",
     );
 }
