@@ -160,6 +160,7 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
         Arc::clone(&plan),
         WallClock::now(),
     );
+    let seats = loaded.seats.len();
     switch.set_seats(Instant::now(), loaded.seats);
     let (desk, mut desk_rx) = DeskHandle::channel(256, 1024);
     info!(
@@ -168,6 +169,7 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
         tcp = config.sip.tcp,
         rtp = ?config.media.rtp_ports(),
         numbers = plan.dialplan.numbers.len(),
+        seats,
         "hotline is answering"
     );
     let (writer, exporter, mut durable_rx) = start_records(&config)?;
