@@ -2082,3 +2082,46 @@ fn a_seat_phone_may_dial_only_declared_targets() {
     sim.response_to(phone.addr, 100, "INVITE");
     sim.response_to(phone.addr, 403, "INVITE");
 }
+
+#[test]
+fn the_caller_hanging_up_in_a_three_way_call_ends_every_leg() {
+    let (mut sim, mut caller, phone, _seat_invite, pbx, _trunk_invite) = in_three_way_call();
+    sim.send(caller.addr, caller.in_dialog("BYE", None));
+    sim.expect_response(&caller, 200, "BYE");
+    sim.request_to(pbx.addr, "BYE");
+    sim.request_to(phone.addr, "BYE");
+    let record = sim.final_records()[0].clone();
+    let end = record.end.expect("ended");
+    assert_eq!((end.by.as_str(), end.cause.as_str()), ("caller", "bye"));
+    assert_eq!(record.transfers[0].outcome.as_deref(), Some("answered"));
+}
+
+#[test]
+fn the_caller_hanging_up_while_a_three_way_target_rings_cancels_it() {
+    let (mut sim, mut caller, phone, _invite) = talking_for_transfer();
+    three_way(&mut sim).expect("calling the sub-centre");
+    let pbx = Phone::new(9);
+    let trunk_invite = sim.request_to(pbx.addr, "INVITE");
+    sim.send(pbx.addr, super::switch_tests::pbx_reply(&trunk_invite, 180));
+    sim.send(caller.addr, caller.in_dialog("BYE", None));
+    sim.expect_response(&caller, 200, "BYE");
+    sim.request_to(pbx.addr, "CANCEL");
+    sim.request_to(phone.addr, "BYE");
+    assert_eq!(
+        sim.final_records().len(),
+        1,
+        "one record for the caller's call"
+    );
+}
+
+#[test]
+fn the_caller_hanging_up_during_a_consult_ends_the_seat_and_the_target() {
+    let (mut sim, mut caller, phone, _seat_invite, pbx, _trunk_invite) = consulting();
+    sim.send(caller.addr, caller.in_dialog("BYE", None));
+    sim.expect_response(&caller, 200, "BYE");
+    sim.request_to(pbx.addr, "BYE");
+    sim.request_to(phone.addr, "BYE");
+    let record = sim.final_records()[0].clone();
+    assert_eq!(record.transfers[0].kind, "consult");
+    assert_eq!(record.end.expect("ended").by, "caller");
+}
