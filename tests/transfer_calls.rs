@@ -856,6 +856,12 @@ enum PhoneStep {
     HungUpByEngine,
     /// Hangs up itself (its BYE, answered 200).
     HangsUp,
+    /// Puts the caller on hold: a re-INVITE offering `a=sendonly` (its media still at the
+    /// phone's voice), which must be answered 200 with `a=recvonly`; ACKs it.
+    Holds,
+    /// Writes its dialog with the engine to [`dialog_log`] (see [`LineOne`]), for another
+    /// SIPp to send a request in it; the CSeq it names is taken from the phone's own count.
+    TellsDialog,
 }
 
 /// A seat phone (SIPp UAS on `port`) for one call: answers at once with PCMA at `voice`,
@@ -959,15 +965,39 @@ fn referring_phone(dir: &Path, port: u16, voice: &Voice, steps: &[PhoneStep]) ->
                 body += &request("BYE", cseq, "");
                 body += "  <recv response=\"200\" timeout=\"10000\"/>\n";
             }
+            PhoneStep::Holds => {
+                cseq += 1;
+                let n = checks.len();
+                body += &hold_reinvite(cseq, voice.port(), &format!("n{n}_held"));
+                checks.push(format!("n{n}_held"));
+            }
+            PhoneStep::TellsDialog => {
+                cseq += 1;
+                body += &format!(
+                    "  <nop>\n    <action>\n      \
+                     <log message=\"call_id [call_id]\"/>\n      \
+                     <log message=\"phone_uri sip:seat@[local_ip]:[local_port]\"/>\n      \
+                     <log message=\"phone_tag [pid]SIPpTag01[call_number]\"/>\n      \
+                     <log message=\"engine_from [$caller]\"/>\n      \
+                     <log message=\"engine [$engine]\"/>\n      \
+                     <log message=\"cseq {cseq}\"/>\n    </action>\n  </nop>\n"
+                );
+            }
         }
     }
-    checks.extend(["caller".to_string(), "engine".to_string()]);
+    // `engine_host` goes unused by a phone that sends no REFER itself.
+    checks.extend(["caller", "engine", "engine_host"].map(String::from));
     body += &format!(
         "  <Reference variables=\"{}\"/>\n</scenario>\n",
         checks.join(",")
     );
     let file = write_scenario(dir, &format!("phone-{port}.xml"), &body);
-    Sipp::uas(&file, port).within(40).spawn_in(dir)
+    let mut phone = Sipp::uas(&file, port).within(40);
+    if steps.iter().any(|s| matches!(s, PhoneStep::TellsDialog)) {
+        let log = dialog_log(dir, port).display().to_string();
+        phone = phone.args(&["-trace_logs", "-log_file", &log]);
+    }
+    phone.spawn_in(dir)
 }
 
 #[test]
@@ -1179,5 +1209,504 @@ fn a_refer_from_the_seat_phone_to_a_group_with_nobody_at_work_is_notified_failed
         caller,
         (&mut caller_voice, &mut seat_voice),
         "transfer asked by REFER refused",
+    );
+}
+
+/// A seat phone's re-INVITE putting the caller on hold (`a=sendonly`, its media at
+/// `media_port`), CSeq `cseq`: the 200 must answer `a=recvonly` (checked into `check`); ACKed.
+fn hold_reinvite(cseq: u32, media_port: u16, check: &str) -> String {
+    format!(
+        r#"  <send retrans="500">
+    <![CDATA[
+      INVITE [$engine] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:seat@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+      To: [$caller]
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      Contact: <sip:seat@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=seat 1 2 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio {media_port} RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a=sendonly
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200" timeout="10000">
+    <action>
+      <ereg regexp="a=recvonly" search_in="body" check_it="true" assign_to="{check}"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK [$engine] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:seat@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+      To: [$caller]
+      Call-ID: [call_id]
+      CSeq: {cseq} ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+"#
+    )
+}
+
+/// Where a seat phone on `port` writes its dialog ([`PhoneStep::TellsDialog`]).
+fn dialog_log(dir: &Path, port: u16) -> PathBuf {
+    dir.join(format!("phone-{port}-dialog.log"))
+}
+
+/// Waits (up to `within`, reading the file as it grows) until the SIPp `<log>` file at `path`
+/// has a `KEY value` line for each of `keys`; their values, in the order of `keys`.
+fn logged(path: &Path, keys: &[&str], within: Duration) -> Option<Vec<String>> {
+    let deadline = Instant::now() + within;
+    loop {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        let values: Vec<Option<String>> = keys
+            .iter()
+            .map(|key| {
+                // Whole lines only: SIPp may be writing the last one.
+                text.split_inclusive('\n').find_map(|line| {
+                    let (k, v) = line.strip_suffix('\n')?.split_once(' ')?;
+                    (k == *key).then(|| v.trim().to_string())
+                })
+            })
+            .collect();
+        if values.iter().all(Option::is_some) {
+            return Some(values.into_iter().flatten().collect());
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The seat phone's first line (the engine's call to it), as its phone wrote it down.
+struct LineOne {
+    call_id: String,
+    /// The phone's From: its URI and tag.
+    phone_uri: String,
+    phone_tag: String,
+    /// The engine's From (with its tag): the To of the phone's requests.
+    engine_from: String,
+    /// The engine's Contact: the Request-URI of the phone's requests.
+    engine: String,
+    /// The CSeq for the next request of the phone's.
+    cseq: String,
+}
+
+impl LineOne {
+    /// Waits (up to `within`) for the phone's [`PhoneStep::TellsDialog`] in `log`.
+    fn told(log: &Path, within: Duration) -> Option<LineOne> {
+        let keys = [
+            "call_id",
+            "phone_uri",
+            "phone_tag",
+            "engine_from",
+            "engine",
+            "cseq",
+        ];
+        let mut values = logged(log, &keys, within)?.into_iter();
+        let mut next = || values.next().expect("one value per key");
+        Some(LineOne {
+            call_id: next(),
+            phone_uri: next(),
+            phone_tag: next(),
+            engine_from: next(),
+            engine: next(),
+            cseq: next(),
+        })
+    }
+}
+
+/// The seat phone's second line: a new call (SIPp UAC from 127.0.0.1, where the phone
+/// registered) as `seat` to `number` at the engine with PCMA at `voice`. It answers the
+/// digest challenge (401, realm `hotline`) with the seat's password, must hear 180 and then
+/// 200 with PCMA, ACKs, writes `call_id`, `from_tag` and `to_tag` of the dialog to the returned
+/// log, and then waits for the engine's BYE.
+fn second_line(
+    centre: &Centre,
+    seat: &TestSeat,
+    number: &str,
+    voice: &Voice,
+) -> (SippChild, PathBuf) {
+    let dir = centre.dir();
+    let csv = dir.join("second-line.csv");
+    // SIPp reads the authentication keyword whole from the injection file.
+    fs::write(
+        &csv,
+        format!(
+            "SEQUENTIAL\n{};[authentication username={} password={}];\n",
+            seat.username, seat.username, seat.password
+        ),
+    )
+    .expect("injection file");
+    let from = "From: <sip:[field0]@[remote_ip]>;tag=[pid]SIPpTag02[call_number]";
+    // The first INVITE's branch: its 401 is ACKed in the same transaction.
+    let branch = "z9hG4bK-line2-[pid]-1";
+    let invite = |cseq: u32, branch: &str, auth: &str| {
+        format!(
+            r#"  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch={branch}
+      {from}
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      Contact: <sip:[field0]@[local_ip]:[local_port];transport=[transport]>
+{auth}      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=seat 2 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio {media} RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+"#,
+            media = voice.port()
+        )
+    };
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="the seat phone's second line calls a sub-centre">
+{first}  <recv response="100" optional="true"/>
+  <recv response="401" auth="true" timeout="10000">
+    <action>
+      <ereg regexp="^ *Digest .*realm=.hotline." search_in="hdr" header="WWW-Authenticate:" check_it="true" assign_to="challenge"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch={branch}
+      {from}
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+{second}  <recv response="100" optional="true"/>
+  <recv response="180" timeout="10000"/>
+  <recv response="200" rrs="true" timeout="15000">
+    <action>
+      <ereg regexp=";tag=([^;>]*)" search_in="hdr" header="To:" check_it="true" assign_to="to,to_tag"/>
+      <ereg regexp="m=audio [0-9]+ RTP/AVP 8" search_in="body" check_it="true" assign_to="m"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      {from}
+      [last_To:]
+      [routes]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <nop>
+    <action>
+      <log message="call_id [call_id]"/>
+      <log message="from_tag [pid]SIPpTag02[call_number]"/>
+      <log message="to_tag [$to_tag]"/>
+    </action>
+  </nop>
+  <recv request="BYE" timeout="20000"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <Reference variables="challenge,to,m"/>
+</scenario>
+"#,
+        first = invite(1, branch, ""),
+        second = invite(2, "[branch]", "      [field1]\n"),
+    );
+    let file = write_scenario(dir, "second-line.xml", &xml);
+    let log = dir.join("second-line.log");
+    // SIPp's digest uri is `sip:IP:PORT` unless told: the engine wants the Request-URI's.
+    let digest_uri = format!("{number}@{}", centre.engine.sip);
+    let line = Sipp::new(&file, centre.engine.sip)
+        .service(number)
+        .args(&[
+            "-auth_uri",
+            &digest_uri,
+            "-inf",
+            &csv.display().to_string(),
+            "-trace_logs",
+            "-log_file",
+            &log.display().to_string(),
+        ])
+        .within(30)
+        .spawn_in(dir);
+    (line, log)
+}
+
+/// The seat phone's REFER in its first line (sent by a SIPp of its own, as `line` names the
+/// dialog) with `Refer-To: <refer_to>`; it must be answered 202. The NOTIFYs go to the phone.
+fn refer_in_line_one(centre: &Centre, line: &LineOne, refer_to: &str) -> SippChild {
+    let xml = r#"<?xml version="1.0" encoding="UTF-8" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="the seat phone's REFER in its first line">
+  <Global variables="engine,engine_from,phone_uri,phone_tag,cseq,refer_to"/>
+  <send retrans="500">
+    <![CDATA[
+      REFER [$engine] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <[$phone_uri]>;tag=[$phone_tag]
+      To: [$engine_from]
+      Call-ID: [call_id]
+      CSeq: [$cseq] REFER
+      Contact: <[$phone_uri];transport=[transport]>
+      Refer-To: <[$refer_to]>
+      Referred-By: <[$phone_uri]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="202" timeout="10000"/>
+</scenario>
+"#;
+    let file = write_scenario(centre.dir(), "refer.xml", xml);
+    Sipp::new(&file, centre.engine.sip)
+        // The first line's Call-ID is this SIPp call's own, so that the 202 finds it.
+        .args(&["-cid_str", &line.call_id.replace('%', "%%")])
+        .set("engine", &line.engine)
+        .set("engine_from", &line.engine_from)
+        .set("phone_uri", &line.phone_uri)
+        .set("phone_tag", &line.phone_tag)
+        .set("cseq", &line.cseq)
+        .set("refer_to", refer_to)
+        .within(20)
+        .spawn_in(centre.dir())
+}
+
+/// `text` escaped for a header value inside a SIP URI (RFC 3261 §25: `hvalue`).
+fn uri_escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' | '!' | '~' | '*' | '\'' => {
+                c.to_string()
+            }
+            '(' | ')' | '[' | ']' | '/' | '?' | ':' | '+' | '$' => c.to_string(),
+            _ => c.to_string().bytes().map(|b| format!("%{b:02X}")).collect(),
+        })
+        .collect()
+}
+
+#[test]
+fn an_attended_transfer_made_on_the_seat_phone_joins_the_caller_to_the_subcentre_it_consulted() {
+    // The sub-centre talks PBX_TALK_MS after it answered, then hangs up; the consult, the
+    // REFER and the caller's talk with it are all over well before.
+    const PBX_TALK_MS: u64 = 7000;
+    // The phone talks this long on line 1 before it puts the caller on hold.
+    const TALK_BEFORE_HOLD_MS: u64 = 2500;
+    let seat = TestSeat::new(4901, 5);
+    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
+    log_in_all(centre.api, std::slice::from_ref(&seat));
+    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
+    let mut seat_voice = Voice::new("the seat's line 1", SEAT_HZ, Codec::Pcma);
+    let mut line2_voice = Voice::new("the seat's line 2", SEAT_HZ, Codec::Pcma);
+    let mut pbx_voice = Voice::new("the sub-centre", OTHER_HZ, Codec::Pcmu);
+    // Line 1: answers, talks, holds the caller, tells the test its dialog; then the REFER's
+    // NOTIFYs (made by another SIPp in this dialog) and the engine's BYE.
+    let phone = referring_phone(
+        centre.dir(),
+        ports[0],
+        &seat_voice,
+        &[
+            PhoneStep::Pause(TALK_BEFORE_HOLD_MS),
+            PhoneStep::Holds,
+            PhoneStep::TellsDialog,
+            PhoneStep::Notified {
+                sipfrag: "SIP/2.0 100 Trying",
+                state: "active",
+            },
+            PhoneStep::Notified {
+                sipfrag: "SIP/2.0 200 OK",
+                state: "terminated",
+            },
+            PhoneStep::HungUpByEngine,
+        ],
+    );
+    let pbx = centre.pbx(&pbx_answers(1000, PBX_TALK_MS), Some(&pbx_voice));
+    let caller = centre.caller(&caller_voice);
+
+    caller_voice.hears_engine(Duration::from_secs(10));
+    seat_voice.hears_engine(Duration::from_secs(10));
+    let answered = Instant::now();
+    let heard = talk(&mut [&mut caller_voice, &mut seat_voice], 60);
+    assert!(
+        answered.elapsed() < Duration::from_millis(TALK_BEFORE_HOLD_MS - 500),
+        "the test was too slow: the phone holds {TALK_BEFORE_HOLD_MS} ms after answering, the \
+         talk was measured until {:?}",
+        answered.elapsed()
+    );
+    assert_hears("the caller", &heard[0], &[SEAT_HZ], &[CALLER_HZ]);
+    assert_hears("the seat", &heard[1], &[CALLER_HZ], &[SEAT_HZ]);
+
+    // The phone holds: the caller hears music.
+    assert!(
+        caller_voice.hears_prompt(&opening("queue/music"), Duration::from_secs(10)),
+        "the caller hears music once the seat put it on hold"
+    );
+    let Some(line_one) = LineOne::told(&dialog_log(centre.dir(), ports[0]), Duration::from_secs(5))
+    else {
+        panic!("the phone never told its line 1:\n{}", phone.wait().output);
+    };
+
+    // Line 2: the phone calls 12366; the sub-centre answers and talks with the seat there.
+    let (line2, line2_log) = second_line(&centre, &seat, "12366", &line2_voice);
+    // Line 2 writes down its dialog once the 200 came and was ACKed.
+    let Some(line_two) = logged(
+        &line2_log,
+        &["call_id", "to_tag", "from_tag"],
+        Duration::from_secs(10),
+    ) else {
+        panic!("line 2 was not answered:\n{}", line2.wait().output);
+    };
+    pbx_voice.hears_engine(Duration::from_secs(10));
+    let pbx_answered = Instant::now();
+    line2_voice.hears_engine(Duration::from_secs(10));
+    let heard = talk(
+        &mut [&mut caller_voice, &mut line2_voice, &mut pbx_voice],
+        75,
+    );
+    assert_hears(
+        "the seat's line 2",
+        &heard[1],
+        &[OTHER_HZ],
+        &[SEAT_HZ, CALLER_HZ],
+    );
+    assert_hears(
+        "the sub-centre",
+        &heard[2],
+        &[SEAT_HZ],
+        &[OTHER_HZ, CALLER_HZ],
+    );
+    // The caller, on hold, hears neither (at least 20 times weaker than they hear each other).
+    let (caller_heard, seat_heard, pbx_heard) = (
+        last_second(&heard[0]),
+        last_second(&heard[1]),
+        last_second(&heard[2]),
+    );
+    assert!(
+        caller_heard.len() >= 8000,
+        "the caller on hold heard only {} samples",
+        caller_heard.len()
+    );
+    for (hz, by) in [(OTHER_HZ, seat_heard), (SEAT_HZ, pbx_heard)] {
+        assert!(
+            power_at(caller_heard, hz) * 20.0 < power_at(by, hz),
+            "the caller on hold hears the consult: {hz} Hz at {:.3e}, against {:.3e}",
+            power_at(caller_heard, hz),
+            power_at(by, hz)
+        );
+    }
+
+    // The phone joins them: REFER in line 1 replacing line 2.
+    let replaces = format!(
+        "{};to-tag={};from-tag={}",
+        line_two[0], line_two[1], line_two[2]
+    );
+    let refer_to = format!(
+        "sip:12366@{}?Replaces={}",
+        centre.engine.sip,
+        uri_escaped(&replaces)
+    );
+    let refer = refer_in_line_one(&centre, &line_one, &refer_to);
+    completes("the REFER", refer);
+    // Line 1: NOTIFY 100 (active), NOTIFY 200 (terminated), the engine's BYE; line 2: BYE.
+    completes("the seat phone's line 1", phone);
+    completes("the seat phone's line 2", line2);
+    seat_voice.engine = None;
+    line2_voice.engine = None;
+    let heard = talk(
+        &mut [
+            &mut caller_voice,
+            &mut pbx_voice,
+            &mut seat_voice,
+            &mut line2_voice,
+        ],
+        75,
+    );
+    assert!(
+        pbx_answered.elapsed() < Duration::from_millis(PBX_TALK_MS - 500),
+        "the test was too slow: the sub-centre hangs up {PBX_TALK_MS} ms after answering, the \
+         talk was measured until {:?}",
+        pbx_answered.elapsed()
+    );
+    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ, SEAT_HZ]);
+    assert_hears(
+        "the sub-centre",
+        &heard[1],
+        &[CALLER_HZ],
+        &[OTHER_HZ, SEAT_HZ],
+    );
+    for (line, heard) in [("line 1", &heard[2]), ("line 2", &heard[3])] {
+        assert!(
+            heard.is_empty(),
+            "the seat's {line} is closed: it got {} samples",
+            heard.len()
+        );
+    }
+    completes("the sub-centre's PBX", pbx);
+    completes("the caller", caller);
+    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
+    assert_eq!(ended[0].get("why"), "SubCentreHungUp", "{}", ended[0].line);
+
+    let records = centre.records();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let record = &records[0];
+    assert_eq!(record.transfers.len(), 1, "{record:#?}");
+    let transfer = &record.transfers[0];
+    assert_eq!(transfer.kind, "consult", "{transfer:?}");
+    assert_eq!(transfer.target, "subcentre:tax", "{transfer:?}");
+    assert_eq!(
+        transfer.outcome.as_deref(),
+        Some("answered"),
+        "{transfer:?}"
+    );
+    assert!(transfer.answered.is_some(), "{transfer:?}");
+    assert_eq!(record.queues.len(), 1, "{record:#?}");
+    let visit = &record.queues[0];
+    assert_eq!(visit.outcome.as_deref(), Some("answered"), "{visit:?}");
+    assert_eq!(visit.seat.as_deref(), Some(seat.id.as_str()), "{visit:?}");
+    let end = record.end.as_ref().expect("finished");
+    assert_eq!(
+        (end.by.as_str(), end.cause.as_str()),
+        ("subcentre", "bye"),
+        "{end:?}"
     );
 }

@@ -1977,8 +1977,9 @@ fn ack_of_refusal(phone: &SeatPhone, target: &str, refusal: &Response) -> String
     )
 }
 
-#[test]
-fn an_attended_transfer_from_the_phone_joins_the_caller_to_the_subcentre() {
+/// The seat phone holds its caller and consults the sub-centre on its second line, which
+/// answers: returns the first line's INVITE and our To tag on the second line.
+fn phone_consulting() -> (Sim, SeatPhone, Request, String) {
     let (mut sim, _caller, mut phone, first_line) = talking_for_transfer();
     // The phone holds the caller: music.
     let hold = phone.sdp(2, "sendonly");
@@ -2023,7 +2024,12 @@ fn an_attended_transfer_from_the_phone_joins_the_caller_to_the_subcentre() {
         media.contains(&"bridge 1'\" 1\"".to_string()),
         "the phone's second line talks to the sub-centre: {media:?}"
     );
+    (sim, phone, first_line, to_tag)
+}
 
+#[test]
+fn an_attended_transfer_from_the_phone_joins_the_caller_to_the_subcentre() {
+    let (mut sim, mut phone, first_line, to_tag) = phone_consulting();
     // REFER with Replaces on the first line: the caller is joined to the sub-centre.
     let replaces = format!(
         "sip:12366@{ENGINE_IP}?Replaces=line2%40{}%3Bto-tag%3D{to_tag}%3Bfrom-tag%3Dline2",
@@ -2124,4 +2130,29 @@ fn the_caller_hanging_up_during_a_consult_ends_the_seat_and_the_target() {
     let record = sim.final_records()[0].clone();
     assert_eq!(record.transfers[0].kind, "consult");
     assert_eq!(record.end.expect("ended").by, "caller");
+}
+
+#[test]
+fn the_caller_on_hold_during_a_long_consult_keeps_hearing_music() {
+    let (mut sim, _caller, _phone, _seat_invite, _pbx, _trunk_invite) = consulting();
+    // The music (play #2) runs out while the seat still talks to the sub-centre: again.
+    sim.play_finished(LegId(1), 2);
+    assert_eq!(sim.media(), ["play 1 #3 [queue/music]"]);
+}
+
+#[test]
+fn a_replaces_with_the_wrong_tags_joins_nothing() {
+    let (mut sim, mut phone, first_line, _to_tag) = phone_consulting();
+    let replaces = format!(
+        "sip:12366@{ENGINE_IP}?Replaces=line2%40{}%3Bto-tag%3Dnot-ours%3Bfrom-tag%3Dline2",
+        phone.addr.ip()
+    );
+    sim.send(phone.addr, refer(&mut phone, &first_line, &replaces));
+    sim.response_to(phone.addr, 202, "REFER");
+    assert_eq!(notified(&mut sim, &phone), "SIP/2.0 100 Trying");
+    assert_eq!(
+        notified(&mut sim, &phone),
+        "SIP/2.0 481 Call/Transaction Does Not Exist"
+    );
+    sim.assert_quiet();
 }

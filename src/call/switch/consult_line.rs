@@ -292,14 +292,36 @@ impl Switch {
     /// to the sub-centre, both of the phone's lines are hung up, the seat goes to wrap-up.
     /// False when `replaces` does not name the call's consult line.
     pub(super) fn join_consult(&mut self, now: Instant, id: CallId, replaces: &str) -> bool {
-        // `Call-ID;to-tag=..;from-tag=..`, escaped inside the Refer-To URI.
+        // `Call-ID;to-tag=..;from-tag=..` (RFC 3891), escaped inside the Refer-To URI: the
+        // phone's view of its line, so to-tag is ours and from-tag the phone's.
         let replaces = percent_decoded(replaces);
-        let call_id = replaces.split(';').next().unwrap_or_default().to_string();
+        let mut parts = replaces.split(';');
+        let call_id = parts.next().unwrap_or_default().trim().to_string();
+        let mut to_tag = None;
+        let mut from_tag = None;
+        for part in parts {
+            match part.trim().split_once('=') {
+                Some((name, value)) if name.eq_ignore_ascii_case("to-tag") => to_tag = Some(value),
+                Some((name, value)) if name.eq_ignore_ascii_case("from-tag") => {
+                    from_tag = Some(value)
+                }
+                _ => {}
+            }
+        }
         let Some(call) = self.calls.get(&id) else {
             return false;
         };
         let matches = call.consult_line.as_ref().is_some_and(|line| {
-            line.dialog.is_some() && line.invite.call_id().ok() == Some(call_id.as_str())
+            let phone_tag = line
+                .invite
+                .from_header()
+                .ok()
+                .and_then(|f| f.tag().map(str::to_string));
+            line.dialog.is_some()
+                && line.invite.call_id().ok() == Some(call_id.as_str())
+                && to_tag == Some(line.local_tag.as_str())
+                && from_tag.is_some()
+                && from_tag.map(str::to_string) == phone_tag
         });
         if !matches || !self.trunk_bridged(id) {
             return false;

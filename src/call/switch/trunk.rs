@@ -306,7 +306,6 @@ impl Switch {
         };
         trunk.state = TrunkState::Bridged;
         call.returns_to = None;
-        call.hold_play = None;
         let leg = trunk.leg;
         let transfer = trunk.transfer;
         self.by_dialog.insert(dialog.id.clone(), id);
@@ -341,6 +340,10 @@ impl Switch {
                 legs: vec![caller_leg, seat_leg, leg],
             }),
             None => {
+                // The music while it rang stops; a consult's caller keeps theirs.
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.hold_play = None;
+                }
                 self.media
                     .push_back(MediaCommand::StopPlay { leg: caller_leg });
                 self.media.push_back(MediaCommand::Bridge {
