@@ -372,7 +372,8 @@ fn check_requests(receiver: &Receiver) {
     for request in receiver.requests() {
         assert_eq!(request.path, "/records");
         assert_eq!(request.content_type.as_deref(), Some("application/json"));
-        assert_eq!(request.schema.as_deref(), Some("1"));
+        let schema = hotline::tickets::SCHEMA_VERSION.to_string();
+        assert_eq!(request.schema.as_deref(), Some(schema.as_str()));
         let record: CallRecord = serde_json::from_str(&request.body).expect("body is a record");
         assert_eq!(Some(record.id), request.key);
     }
