@@ -1965,6 +1965,23 @@ fn second_line_invite(phone: &SeatPhone, target: &str, authorization: Option<&st
     text
 }
 
+/// The phone's second line dials `target`: challenged (401), then sent again with its digest
+/// answer, which the engine takes in (100).
+fn dial_second_line(sim: &mut Sim, phone: &SeatPhone, target: &str) {
+    sim.send(phone.addr, second_line_invite(phone, target, None));
+    sim.response_to(phone.addr, 100, "INVITE");
+    let challenge = sim.response_to(phone.addr, 401, "INVITE");
+    sim.send(phone.addr, ack_of_refusal(phone, target, &challenge));
+    let value = challenge
+        .headers
+        .get(&HeaderName::Other("WWW-Authenticate".into()))
+        .expect("a challenge");
+    let digest = Challenge::parse(value).expect("digest");
+    let answer = digest.answer("1001", "secret-1001", "INVITE", target, "c0ffee");
+    sim.send(phone.addr, second_line_invite(phone, target, Some(&answer)));
+    sim.response_to(phone.addr, 100, "INVITE");
+}
+
 /// The phone's ACK for the engine's non-2xx answer to its first second-line INVITE.
 fn ack_of_refusal(phone: &SeatPhone, target: &str, refusal: &Response) -> String {
     let to = refusal.headers.get(&HeaderName::To).unwrap_or_default();
@@ -1992,26 +2009,7 @@ fn phone_consulting() -> (Sim, SeatPhone, Request, String) {
 
     // Its second line calls the sub-centre's number: challenged, then let through.
     let target = format!("sip:12366@{ENGINE_IP}");
-    sim.send(phone.addr, second_line_invite(&phone, &target, None));
-    sim.response_to(phone.addr, 100, "INVITE");
-    let challenge = sim.response_to(phone.addr, 401, "INVITE");
-    sim.send(phone.addr, ack_of_refusal(&phone, &target, &challenge));
-    let value = challenge
-        .headers
-        .get(&HeaderName::Other("WWW-Authenticate".into()))
-        .expect("a challenge");
-    let answer = Challenge::parse(value).expect("digest").answer(
-        "1001",
-        "secret-1001",
-        "INVITE",
-        &target,
-        "c0ffee",
-    );
-    sim.send(
-        phone.addr,
-        second_line_invite(&phone, &target, Some(&answer)),
-    );
-    sim.response_to(phone.addr, 100, "INVITE");
+    dial_second_line(&mut sim, &phone, &target);
     sim.response_to(phone.addr, 180, "INVITE");
     let pbx = Phone::new(9);
     let trunk_invite = sim.request_to(pbx.addr, "INVITE");
@@ -2066,26 +2064,7 @@ fn an_attended_transfer_from_the_phone_joins_the_caller_to_the_subcentre() {
 fn a_seat_phone_may_dial_only_declared_targets() {
     let (mut sim, _caller, phone, _first_line) = talking_for_transfer();
     let target = format!("sip:0088612345678@{ENGINE_IP}");
-    sim.send(phone.addr, second_line_invite(&phone, &target, None));
-    sim.response_to(phone.addr, 100, "INVITE");
-    let challenge = sim.response_to(phone.addr, 401, "INVITE");
-    sim.send(phone.addr, ack_of_refusal(&phone, &target, &challenge));
-    let value = challenge
-        .headers
-        .get(&HeaderName::Other("WWW-Authenticate".into()))
-        .expect("a challenge");
-    let answer = Challenge::parse(value).expect("digest").answer(
-        "1001",
-        "secret-1001",
-        "INVITE",
-        &target,
-        "c0ffee",
-    );
-    sim.send(
-        phone.addr,
-        second_line_invite(&phone, &target, Some(&answer)),
-    );
-    sim.response_to(phone.addr, 100, "INVITE");
+    dial_second_line(&mut sim, &phone, &target);
     sim.response_to(phone.addr, 403, "INVITE");
 }
 

@@ -134,7 +134,7 @@ impl Switch {
     /// Carries out what the ACD decided, and notes what happened in it, until it is quiet.
     pub(super) fn run_acd(&mut self, now: Instant) {
         loop {
-            self.note_acd_events(now);
+            self.note_acd_events();
             let Some(action) = self.acd.poll_action() else {
                 break;
             };
@@ -171,9 +171,9 @@ impl Switch {
     }
 
     /// Notes what happened in the ACD in the records, statistics and desk events.
-    fn note_acd_events(&mut self, now: Instant) {
+    fn note_acd_events(&mut self) {
         while let Some(event) = self.acd.poll_event() {
-            self.acd_event(now, &event);
+            self.acd_event(&event);
             self.stats.observe(&event);
         }
     }
@@ -818,7 +818,7 @@ impl Switch {
         self.end_seat_link(now, id, true);
         // Into the record and the desk events while the call is here: its record is finished
         // before the ACD's actions are carried out.
-        self.note_acd_events(now);
+        self.note_acd_events();
         if let Some(side) = self.calls.get_mut(&id).and_then(|c| c.seats.take()) {
             self.media.push_back(MediaCommand::Close { leg: side.leg });
         }
@@ -840,8 +840,7 @@ impl Switch {
     }
 
     /// Notes in the call's record what the ACD did with it.
-    fn acd_event(&mut self, now: Instant, event: &AcdEvent) {
-        let _ = now;
+    fn acd_event(&mut self, event: &AcdEvent) {
         let at = self.utc(event.at());
         match event {
             AcdEvent::Offered { call, seat, .. } => {
