@@ -9,7 +9,7 @@
 use std::f64::consts::PI;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hotline::media::codec::Codec;
 use hotline::media::control::{LegId, MediaCommand, MediaEvent, StreamParams};
@@ -180,12 +180,17 @@ impl FarEnd {
     }
 }
 
-/// `rounds` rounds of every far end listening to one packet, then talking one frame.
+/// `rounds` rounds of every far end listening to one packet, then talking one frame; the
+/// rounds keep a phone's 20 ms pace (a bridge relays each packet on arrival, so answering what
+/// it heard at once would run faster than the calls' clocks and the recording).
 fn converse(ends: &mut [&mut FarEnd], rounds: usize) {
-    for _ in 0..rounds {
+    let start = Instant::now();
+    for round in 0..rounds {
         for end in ends.iter_mut() {
             end.listen();
         }
+        let due = start + Duration::from_millis(20) * round as u32;
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
         for end in ends.iter_mut() {
             end.talk();
         }

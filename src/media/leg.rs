@@ -21,7 +21,7 @@ use super::mixer::Party;
 use super::plane::InbandDtmf;
 use super::prompt::Prompt;
 use super::recorder::CaptureFifo;
-use super::relay::{Relay, SampleFifo};
+use super::relay::{Relay, SampleFifo, CARRY_TICKS};
 use crate::rtp::{is_rtcp, write_header, DtmfReceiver, RtpPacket, RTP_HEADER_LEN};
 
 /// Samples (and RTP timestamp units) in one 20 ms G.711 frame.
@@ -310,7 +310,8 @@ impl Leg {
     /// One pacing tick: sends one packet (prompt frame, else a relayed frame from the bridged
     /// peer or the conference's mix of the others, else silence) when the stream is started and
     /// may send, after `skipped` whole 20 ms cycles were missed (their timestamps are skipped
-    /// too).
+    /// too). A bridged leg whose peer's audio carries its stream (see [`super::relay`]) sends
+    /// nothing on its ticks.
     ///
     /// Playback advances only with packets actually sent, so a held leg resumes its prompt
     /// where it stopped. Returns whether a packet was handed to the kernel.
@@ -324,6 +325,18 @@ impl Leg {
             return false;
         };
         let frame_ts = FRAME_SAMPLES as u32;
+        if let Some(relay) = self.relay.as_mut().filter(|_| self.playback.is_none()) {
+            let quiet = relay.quiet_ticks;
+            relay.quiet_ticks = quiet.saturating_add(skipped.saturating_add(1));
+            if relay.quiet_ticks <= CARRY_TICKS {
+                return false;
+            }
+            if quiet <= CARRY_TICKS {
+                // The relayed stream stopped: the silence that follows tells the time it has been.
+                self.timestamp = self.timestamp.wrapping_add(frame_ts.wrapping_mul(quiet));
+                self.marker = true;
+            }
+        }
         if skipped > 0 {
             self.timestamp = self.timestamp.wrapping_add(frame_ts.wrapping_mul(skipped));
             self.marker = true;
@@ -332,7 +345,7 @@ impl Leg {
             self.timestamp = self.timestamp.wrapping_add(frame_ts);
             return false;
         }
-        let (header, payload) = buf.split_at_mut(RTP_HEADER_LEN);
+        let payload = &mut buf[RTP_HEADER_LEN..];
         let mut playing = false;
         if let Some(pb) = self.playback.as_mut() {
             playing = pb.next_frame(params.codec, payload);
@@ -350,8 +363,34 @@ impl Leg {
                 payload.fill(params.codec.silence_byte());
             }
         }
+        let sent = self.send_packet(params, buf);
+        self.finish_playback_if_done(params.codec, emit);
+        sent
+    }
+
+    /// Sends at once every whole frame of the peer's audio waiting in the relay FIFO (called
+    /// right after the peer received a packet); returns how many packets were handed to the
+    /// kernel.
+    pub fn send_relayed(&mut self, buf: &mut [u8; SEND_BUF_LEN]) -> usize {
+        let Some(params) = self.params else {
+            return 0;
+        };
+        let mut sent = 0;
+        while let Some(relay) = self.relay.as_mut() {
+            if !relay.fifo.pop_encoded(params.codec, &mut buf[RTP_HEADER_LEN..]) {
+                break;
+            }
+            relay.quiet_ticks = 0;
+            sent += usize::from(self.send_packet(params, buf));
+        }
+        sent
+    }
+
+    /// Writes the RTP header in front of the payload already in `buf` and sends the packet;
+    /// the sequence number and timestamp move on whether or not the kernel took it.
+    fn send_packet(&mut self, params: StreamParams, buf: &mut [u8; SEND_BUF_LEN]) -> bool {
         write_header(
-            header,
+            &mut buf[..RTP_HEADER_LEN],
             self.marker,
             params.payload_type,
             self.seq,
@@ -362,15 +401,14 @@ impl Leg {
             Ok(_) => true,
             Err(e) => {
                 // WouldBlock (socket buffer full) or a transient route error: this frame is lost,
-                // the stream goes on at the next tick.
+                // the stream goes on with the next one.
                 tracing::trace!(leg = self.id.0, error = %e, "RTP send failed");
                 false
             }
         };
         self.marker = false;
         self.seq = self.seq.wrapping_add(1);
-        self.timestamp = self.timestamp.wrapping_add(frame_ts);
-        self.finish_playback_if_done(params.codec, emit);
+        self.timestamp = self.timestamp.wrapping_add(FRAME_SAMPLES as u32);
         sent
     }
 
@@ -517,23 +555,29 @@ impl Leg {
         }
     }
 
-    /// Drains the socket into `buf` (at most `budget` datagrams), relaying audio into `relay`
-    /// (see [`Leg::relay_sink`] of the peer); returns false when the budget ran out before the
-    /// socket said `WouldBlock` (more may be waiting).
+    /// Drains the socket into `recv_buf` (at most `budget` datagrams), relaying each packet's
+    /// audio to the bridged `peer` (see [`Leg::relay_sink`]), which sends it on at once from
+    /// `send_buf`; returns false when the budget ran out before the socket said `WouldBlock`
+    /// (more may be waiting).
     pub fn receive(
         &mut self,
-        buf: &mut [u8],
+        recv_buf: &mut [u8],
+        send_buf: &mut [u8; SEND_BUF_LEN],
         budget: usize,
         now: Instant,
-        mut relay: Option<&mut SampleFifo>,
+        mut peer: Option<&mut Leg>,
         emit: &mut impl FnMut(MediaEvent),
     ) -> bool {
         let mut errors = 0;
         for _ in 0..budget {
-            match self.socket.recv_from(buf) {
+            match self.socket.recv_from(recv_buf) {
                 Ok((len, src)) => {
-                    let data = buf.get(..len).unwrap_or_default();
-                    self.on_datagram(data, src, now, relay.as_deref_mut(), emit);
+                    let data = recv_buf.get(..len).unwrap_or_default();
+                    let sink = peer.as_deref_mut().and_then(Leg::relay_sink);
+                    self.on_datagram(data, src, now, sink, emit);
+                    if let Some(peer) = peer.as_deref_mut() {
+                        peer.send_relayed(send_buf);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) => {
@@ -672,6 +716,93 @@ mod tests {
         assert_eq!(leg.relay_sink().unwrap().len(), 40);
         assert_eq!(leg.unbridge(), Some(LegId(2)));
         assert!(leg.relay_sink().is_none());
+    }
+
+    /// The RTP header fields (marker, sequence, timestamp) and payload of the next packet.
+    fn packet_of(far: &std::net::UdpSocket) -> (bool, u16, u32, Vec<u8>) {
+        let mut buf = [0u8; 512];
+        let n = far.recv(&mut buf).unwrap();
+        let pkt = RtpPacket::parse(&buf[..n]).unwrap();
+        (pkt.marker, pkt.sequence, pkt.timestamp, pkt.payload.to_vec())
+    }
+
+    #[test]
+    fn relayed_audio_goes_out_on_arrival_and_carries_the_stream() {
+        let (mut leg, far) = bridged_leg();
+        let mut buf = [0u8; SEND_BUF_LEN];
+        // Before the peer's first frame the clock sends silence.
+        assert!(leg.send_tick(0, &mut buf, &mut |_| {}));
+        let (_, seq0, ts0, payload) = packet_of(&far);
+        assert_eq!(payload, vec![0xFF; 160]);
+        // A 20 ms frame is sent at once, next in sequence and time.
+        leg.relay_sink().unwrap().push(&[2000; 160]);
+        assert_eq!(leg.send_relayed(&mut buf), 1);
+        let (_, seq, ts, payload) = packet_of(&far);
+        assert_eq!((seq, ts), (seq0 + 1, ts0 + 160));
+        assert_eq!(payload, vec![Codec::Pcmu.encode_sample(2000); 160]);
+        assert!(leg.relay_sink().unwrap().is_empty());
+        // While it flows, the leg's own ticks send nothing.
+        for _ in 0..CARRY_TICKS {
+            assert!(!leg.send_tick(0, &mut buf, &mut |_| {}));
+        }
+        // Ptime 30: a frame goes out with each packet, the rest waits for the next one.
+        leg.relay_sink().unwrap().push(&[-2000; 240]);
+        assert_eq!(leg.send_relayed(&mut buf), 1);
+        assert_eq!(leg.relay_sink().unwrap().len(), 80);
+        leg.relay_sink().unwrap().push(&[-2000; 240]);
+        assert_eq!(leg.send_relayed(&mut buf), 2);
+        for expected in [seq0 + 2, seq0 + 3, seq0 + 4] {
+            let (marker, seq, _, payload) = packet_of(&far);
+            assert!(!marker);
+            assert_eq!(seq, expected);
+            assert_eq!(payload, vec![Codec::Pcmu.encode_sample(-2000); 160]);
+        }
+        // The peer goes quiet: after CARRY_TICKS silent ticks the clock fills with silence,
+        // marked, its timestamp telling the time that passed.
+        for _ in 0..CARRY_TICKS {
+            assert!(!leg.send_tick(0, &mut buf, &mut |_| {}));
+        }
+        assert!(leg.send_tick(0, &mut buf, &mut |_| {}));
+        let (marker, seq, ts, payload) = packet_of(&far);
+        assert!(marker);
+        assert_eq!(seq, seq0 + 5);
+        assert_eq!(ts, ts0 + 160 * (5 + CARRY_TICKS));
+        assert_eq!(payload, vec![0xFF; 160]);
+    }
+
+    #[test]
+    fn a_packet_received_on_one_leg_leaves_on_its_peer_at_once() {
+        let (mut seat, seat_phone) = bridged_leg();
+        let (mut caller, caller_phone) = bridged_leg();
+        // The caller's phone sends one PCMA packet to the caller leg's socket.
+        let mut pkt = [0u8; 12 + 160];
+        write_header(&mut pkt, true, 8, 1, 160, 7);
+        pkt[12..].fill(Codec::Pcma.encode_sample(1234));
+        caller_phone.send_to(&pkt, caller.local).unwrap();
+        let mut recv_buf = [0u8; 2048];
+        let mut send_buf = [0u8; SEND_BUF_LEN];
+        // Wait for the datagram to be readable (loopback delivers it before send_to returns).
+        let mut drained = false;
+        for _ in 0..1000 {
+            caller.receive(
+                &mut recv_buf,
+                &mut send_buf,
+                8,
+                Instant::now(),
+                Some(&mut seat),
+                &mut |_| {},
+            );
+            if caller.peer.ssrc.is_some() {
+                drained = true;
+                break;
+            }
+        }
+        assert!(drained, "the caller leg never received the packet");
+        // The seat's phone has it, in the seat leg's law (PCMU), without a tick.
+        let (_, _, _, payload) = packet_of(&seat_phone);
+        let back = Codec::Pcmu.decode_sample(payload[0]);
+        assert!((i32::from(back) - 1234).abs() < 40, "{back}");
+        assert_eq!(payload.len(), 160);
     }
 
     #[test]

@@ -16,8 +16,7 @@
 //! each and the FIFO holds at most 60 ms (older audio is dropped), so under 60 ms; the mix then
 //! waits for the leg's own send tick, under 20 ms. The added latency is thus under 80 ms (one
 //! tick plus the FIFO bound); while the parties send 20 ms packets steadily it is under 40 ms,
-//! one frame more after a late packet left a frame of slack (a bridge's relay FIFO allows up to
-//! 100 ms). Cycles the worker missed are not caught up: the next cycle mixes once and the FIFO
+//! one frame more after a late packet left a frame of slack. Cycles the worker missed are not caught up: the next cycle mixes once and the FIFO
 //! bound keeps the backlog in check.
 //!
 //! **Not mixed.** Telephone events (RFC 4733) are not audio: each leg still reports its digits,

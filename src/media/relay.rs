@@ -1,19 +1,26 @@
 //! Audio relayed between two bridged legs: the elastic FIFO of linear samples a leg sends from.
 //!
 //! The receiving leg decodes what its peer's far end sends (any ptime, either G.711 law) and
-//! pushes the samples into the *sending* leg's FIFO; the sending leg pops one 20 ms frame per
-//! tick of its own clock and encodes it with its own codec. The FIFO absorbs frame-size
-//! differences and jitter: it holds at most [`RELAY_FIFO_SAMPLES`] (100 ms), drops the oldest
-//! samples on overflow, and gives out a frame only when a whole one is there (the leg sends
-//! silence otherwise, which also builds up a frame of slack after an underrun).
+//! pushes the samples into the *sending* leg's FIFO; the sending leg at once sends every whole
+//! 20 ms frame the FIFO holds, encoded with its own codec (cut-through: a 20 ms packet leaves
+//! the engine as soon as it arrived, and the FIFO keeps less than a frame between packets; only
+//! other ptimes wait for the rest of a frame). While the peer's audio flows it carries the
+//! sending leg's stream and the leg's own pacing clock stays quiet; after [`CARRY_TICKS`]
+//! ticks without a relayed frame (the peer went silent, on hold, or its packets are late) the
+//! clock takes over again with silence, so the far end always gets a stream.
 //!
-//! The buffer is allocated once, when the leg is bridged; pushing and popping never allocate.
+//! The FIFO holds at most [`RELAY_FIFO_SAMPLES`] (100 ms) and drops the oldest samples on
+//! overflow. It is allocated once, when the leg is bridged; pushing and popping never allocate.
 
 use super::codec::Codec;
 use super::control::LegId;
 
 /// Capacity of a relay FIFO: 100 ms at 8 kHz.
 pub const RELAY_FIFO_SAMPLES: usize = 800;
+
+/// Pacing ticks a relayed frame covers before the leg's clock sends silence: two frames of
+/// arrival jitter are tolerated before the far end is given filler.
+pub const CARRY_TICKS: u32 = 3;
 
 /// A fixed-capacity ring of linear samples that drops the oldest on overflow.
 #[derive(Debug)]
@@ -119,6 +126,8 @@ pub struct Relay {
     pub peer_slot: usize,
     /// Audio received on the peer, to be sent on this leg.
     pub fifo: SampleFifo,
+    /// Pacing ticks since a relayed frame was sent (see [`CARRY_TICKS`]).
+    pub quiet_ticks: u32,
 }
 
 impl Relay {
@@ -128,6 +137,8 @@ impl Relay {
             peer,
             peer_slot,
             fifo: SampleFifo::new(),
+            // Not carried until the peer's first frame.
+            quiet_ticks: CARRY_TICKS + 1,
         }
     }
 }

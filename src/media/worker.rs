@@ -435,12 +435,12 @@ impl Worker {
         let Some((leg, peer)) = leg_and_peer(&mut self.legs, slot) else {
             return;
         };
-        let relay = peer.and_then(Leg::relay_sink);
         let tx = &self.setup.events;
         let mut emit = |e: MediaEvent| {
             let _ = tx.send(e);
         };
-        if !leg.receive(&mut self.recv_buf[..], RECV_BUDGET, now, relay, &mut emit) {
+        let (recv_buf, send_buf) = (&mut self.recv_buf[..], &mut self.send_buf);
+        if !leg.receive(recv_buf, send_buf, RECV_BUDGET, now, peer, &mut emit) {
             self.backlog.push(slot);
         }
     }
