@@ -268,6 +268,8 @@ pub struct MediaConfig {
     pub media_timeout_s: u64,
     /// In-band (audio tone) DTMF detection.
     pub inband_dtmf: InbandDtmf,
+    /// SCHED_FIFO priority of the media threads (1–99); 0 = normal scheduling.
+    pub realtime_priority: u8,
 }
 
 impl Default for MediaConfig {
@@ -281,6 +283,7 @@ impl Default for MediaConfig {
             telephone_event_pt: 101,
             media_timeout_s: 30,
             inband_dtmf: InbandDtmf::Auto,
+            realtime_priority: 0,
         }
     }
 }

@@ -287,12 +287,13 @@ fn all_semantic_errors_are_reported_together() {
 
 #[test]
 fn more_semantic_rules() {
-    let e = errors("[media]\ncodecs = []\ntelephone_event_pt = 8\n");
+    let e = errors("[media]\ncodecs = []\ntelephone_event_pt = 8\nrealtime_priority = 120\n");
     assert_eq!(
         e,
         vec![
             "t.toml:2:10: media.codecs: must list at least one codec (PCMA, PCMU)",
             "t.toml:3:22: media.telephone_event_pt: must be a dynamic payload type from 96 to 127 (got 8)",
+            "t.toml:4:21: media.realtime_priority: must be 1 to 99, or 0 for normal scheduling (got 120)",
         ]
     );
     let e = errors("[sip]\nmax_message_bytes = 2000000\nuser_agent = \"\"\n");

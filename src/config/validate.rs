@@ -6,6 +6,9 @@ use super::Config;
 const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// Smallest accepted `sip.max_message_bytes` (one Ethernet MTU).
 const MIN_MESSAGE_BYTES: usize = 1500;
+/// Largest SCHED_FIFO priority Linux accepts.
+const MAX_REALTIME_PRIORITY: u8 = 99;
+
 /// Largest accepted `media.workers`.
 const MAX_WORKERS: usize = 256;
 /// Lowest port allowed for RTP (ports below are privileged).
@@ -222,6 +225,15 @@ fn check_media(config: &Config, out: &mut Vec<Problem>) {
             format!(
                 "must be at most {MAX_WORKERS}, or 0 for one per CPU core (got {})",
                 media.workers
+            ),
+        ));
+    }
+    if media.realtime_priority > MAX_REALTIME_PRIORITY {
+        out.push(Problem::new(
+            "media.realtime_priority",
+            format!(
+                "must be 1 to {MAX_REALTIME_PRIORITY}, or 0 for normal scheduling (got {})",
+                media.realtime_priority
             ),
         ));
     }

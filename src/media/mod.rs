@@ -11,5 +11,6 @@ pub mod plane;
 pub mod ports;
 pub mod prompt;
 pub mod recorder;
+pub mod realtime;
 pub mod relay;
 pub mod worker;

@@ -56,6 +56,8 @@ pub struct MediaPlaneConfig {
     pub media_timeout: Option<Duration>,
     /// In-band DTMF detection policy.
     pub inband_dtmf: InbandDtmf,
+    /// SCHED_FIFO priority of the worker threads (1–99); 0 keeps normal scheduling.
+    pub realtime_priority: u8,
 }
 
 impl MediaPlaneConfig {
@@ -68,6 +70,7 @@ impl MediaPlaneConfig {
             workers: 0,
             media_timeout: Some(DEFAULT_MEDIA_TIMEOUT),
             inband_dtmf: InbandDtmf::Auto,
+            realtime_priority: 0,
         }
     }
 }
@@ -156,6 +159,7 @@ impl MediaPlane {
                 rtp_ip: config.rtp_ip,
                 media_timeout: config.media_timeout,
                 inband: config.inband_dtmf,
+                realtime_priority: config.realtime_priority,
                 active: Arc::clone(&active),
                 recorder: RecorderLink::new(
                     index,

@@ -102,6 +102,8 @@ pub struct WorkerSetup {
     pub media_timeout: Option<Duration>,
     /// In-band DTMF detection policy.
     pub inband: InbandDtmf,
+    /// SCHED_FIFO priority for the thread; 0 = normal scheduling.
+    pub realtime_priority: u8,
     /// The plane-wide count of open legs.
     pub active: Arc<AtomicUsize>,
     /// The worker's end of the plane's recorder thread.
@@ -166,6 +168,17 @@ struct Worker {
 
 /// Runs a worker until `Shutdown` arrives or the plane is gone.
 pub fn run(setup: WorkerSetup) {
+    if setup.realtime_priority > 0 {
+        if let Err(e) = super::realtime::raise(setup.realtime_priority) {
+            tracing::warn!(
+                worker = setup.index,
+                priority = setup.realtime_priority,
+                error = %e,
+                "media.realtime_priority: the media thread keeps normal scheduling \
+                 (the engine needs CAP_SYS_NICE or an RLIMIT_RTPRIO that allows it)"
+            );
+        }
+    }
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);

@@ -112,6 +112,7 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
                 InbandDtmf::On => PlaneInband::On,
                 InbandDtmf::Off => PlaneInband::Off,
             },
+            realtime_priority: config.media.realtime_priority,
         },
         media_tx,
     )
