@@ -39,10 +39,7 @@
 #   BRIDGE_SAMPLE=8       capture 1 in this many streams of each side (a power of 2)
 #   BRIDGE_REG_RATE=200   REGISTERs per second
 #   BRIDGE_RECORD=0       1: the queue records its calls (stereo WAV per call, as by default)
-#   BRIDGE_RT=0           1-99: the engine's media threads run SCHED_FIFO at this priority
-#                         (media.realtime_priority) and so does the RTP driver (the same
-#                         scheduling for both, so neither starves the other); needs root
-#   plus HOTLINE_BIN, BENCH_KEEP, BENCH_WAIT_QUIET, ENGINE_WORKERS (see benches/lib.sh)
+#   plus HOTLINE_BIN, BENCH_KEEP, BENCH_WAIT_QUIET, BENCH_RT, ENGINE_WORKERS (see benches/lib.sh)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -54,7 +51,6 @@ CAPTURE_S=${BRIDGE_CAPTURE_S:-10}
 SAMPLE=${BRIDGE_SAMPLE:-8}
 REG_RATE=${BRIDGE_REG_RATE:-200}
 RECORD=${BRIDGE_RECORD:-0}
-RT=${BRIDGE_RT:-0}
 RAMP_S=$(((N + RATE - 1) / RATE))
 HOLD_S=${BRIDGE_HOLD_S:-$((RAMP_S + SETTLE_S + CAPTURE_S + 45))}
 IDLE_WAIT_S=${BRIDGE_IDLE_WAIT_S:-35}
@@ -134,7 +130,7 @@ EOF
 
 API_PORT=$(bench_free_port)
 PHONE_PORT=$(bench_free_port)
-ENGINE_MEDIA_EXTRA="realtime_priority = $RT" ENGINE_DIALPLANS="$BENCH_DIR/dialplans" ENGINE_MAX_CALLS=$((2 * N + 200)) engine_start "$RTP_MIN" "$RTP_MAX" "
+ENGINE_DIALPLANS="$BENCH_DIR/dialplans" ENGINE_MAX_CALLS=$((2 * N + 200)) engine_start "$RTP_MIN" "$RTP_MAX" "
 [seats]
 file = \"$SEATS_FILE\"
 
@@ -193,9 +189,7 @@ bench_log "seats logged in: engine RSS $idle_rss kB (bare $bare_rss kB), $idle_f
 
 # --- media driver, seat phones, callers -------------------------------------------------------
 DRIVER_STATUS="$BENCH_DIR/driver-status.json"
-driver_sched=()
-[ "$RT" -gt 0 ] && driver_sched=(chrt -f "$RT")
-"${driver_sched[@]}" python3 "$BENCH_ROOT/benches/bridge_rtp.py" drive --callers "$CALLER_BASE:$N" \
+"${BENCH_RIG_SCHED[@]}" python3 "$BENCH_ROOT/benches/bridge_rtp.py" drive --callers "$CALLER_BASE:$N" \
   --seats "$SEAT_BASE:$SEATS" --status "$DRIVER_STATUS" --seconds $((RAMP_S + HOLD_S + 120)) \
   >"$BENCH_DIR/driver.log" 2>&1 &
 DRIVER_PID=$!
@@ -393,7 +387,6 @@ $(bench_provenance)
 load average             start $BENCH_LOAD_START, at capture end $load_cap (machine: $BENCH_NCPU cores)
 seats                    $SEATS in the file; registered $reg_ok ok / $reg_failed failed; logged in ready $login_ok (in $login_s s)
 queue                    wrap_up_s = 0, announce_every_s = 0, record = $record_toml
-scheduling               $([ "$RT" -gt 0 ] && echo "SCHED_FIFO $RT for the engine's media threads and the RTP driver" || echo "normal (CFS) for everything")
 calls                    callers: $c_ok ok, $c_failed failed, $c_retrans retransmissions, exit $CALLER_EXIT; seat phones: $s_ok ok, $s_failed failed, exit $SEAT_EXIT
 callers SIPp health      $(sipp_health "$CALLER_STATS")
 bridged during capture   seat legs hearing the engine: $seats_after (before: $seats_up), caller legs: $callers_after; SIPp current calls: callers $sip_cur_min-$sip_cur_max, seat phones $seat_cur_min-$seat_cur_max

@@ -9,12 +9,19 @@
 #   BENCH_KEEP=1  keep the scratch directory (configs, logs, SIPp statistics, captures)
 #   BENCH_WAIT_QUIET=1  before the run, wait (at most 15 min, polling every 30 s) for the
 #                 1-minute load average to drop below BENCH_MAX_LOAD (default 0.7)
+#   BENCH_RT=0    1-98: the engine's media threads run SCHED_FIFO at this priority
+#                 (media.realtime_priority) and the load generators (SIPp, the RTP driver) at
+#                 BENCH_RT_RIG (default: the same priority: the same scheduling for both, so
+#                 the engine cannot win by starving them); needs root
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_PIDS=()
 BENCH_DIR=""
 BENCH_CLK_TCK=$(getconf CLK_TCK)
 BENCH_NCPU=$(nproc)
+# How load generators are started: under chrt when BENCH_RT is set (see above).
+BENCH_RIG_SCHED=()
+[ "${BENCH_RT:-0}" -gt 0 ] && BENCH_RIG_SCHED=(chrt -f "${BENCH_RT_RIG:-$BENCH_RT}")
 
 bench_log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 bench_die() { bench_log "error: $*"; exit 1; }
@@ -138,6 +145,15 @@ bench_engine_binary() {
   [ -x "$HOTLINE_BIN" ] || bench_die "no engine binary at $HOTLINE_BIN"
 }
 
+# bench_scheduling: one line saying how the engine and the load generators were scheduled.
+bench_scheduling() {
+  if [ "${BENCH_RT:-0}" -gt 0 ]; then
+    echo "SCHED_FIFO: engine media threads $BENCH_RT, load generators ${BENCH_RT_RIG:-$BENCH_RT}"
+  else
+    echo "normal (CFS) for the engine and the load generators"
+  fi
+}
+
 # engine_start RTP_MIN RTP_MAX [EXTRA_TOML]
 # Starts the engine on a free SIP port with log level warn and the repository's prompts;
 # sets ENGINE_PID, ENGINE_PORT, ENGINE_LOG, ENGINE_CONFIG. EXTRA_TOML is appended verbatim and
@@ -158,6 +174,7 @@ max_calls = ${ENGINE_MAX_CALLS:-10000}
 rtp_port_min = $rtp_min
 rtp_port_max = $rtp_max
 workers = ${ENGINE_WORKERS:-$BENCH_NCPU}
+realtime_priority = ${BENCH_RT:-0}
 ${ENGINE_MEDIA_EXTRA:-}
 
 [paths]
@@ -359,7 +376,7 @@ sipp_common_args() {
 sipp_start() {
   local limit=$1 name=$2
   shift 2
-  (cd "$BENCH_DIR" && exec timeout -k 5 -s INT "$limit" sipp "$@" >"$BENCH_DIR/$name-stdout.log" 2>&1) &
+  (cd "$BENCH_DIR" && exec timeout -k 5 -s INT "$limit" "${BENCH_RIG_SCHED[@]}" sipp "$@" >"$BENCH_DIR/$name-stdout.log" 2>&1) &
   SIPP_TIMEOUT_PID=$!
   bench_track "$SIPP_TIMEOUT_PID"
   SIPP_PID=""
@@ -506,13 +523,16 @@ others_report() {
 # bench_provenance: what was measured — the engine's source state and binary, and the settings
 # given through the environment.
 bench_provenance() {
-  local rev dirty
-  rev=$(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-  dirty=$(git -C "$BENCH_ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
+  local rev dirty repo
+  # The checkout the binary was built in (a worktree's target/release), else this one.
+  repo=$(git -C "$(dirname "$HOTLINE_BIN")" rev-parse --show-toplevel 2>/dev/null || echo "$BENCH_ROOT")
+  rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  dirty=$(git -C "$repo" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
   echo "engine                   commit $rev$([ "$dirty" -gt 0 ] && echo " + $dirty uncommitted file(s) under src/Cargo"), binary $HOTLINE_BIN ($(date -u -r "$HOTLINE_BIN" '+%Y-%m-%d %H:%M UTC' 2>/dev/null))"
   local settings
   settings=$(env | grep -E '^(CALL_|NAV_|MEM_|ENGINE_|BENCH_)' | sort | tr '\n' ' ')
   echo "settings from env        ${settings:-(none: the defaults)}"
+  echo "scheduling               $(bench_scheduling)"
 }
 
 # udp_drops PORT: datagrams the kernel dropped at the UDP socket bound to 127.0.0.1:PORT
