@@ -446,7 +446,7 @@ impl Leg {
         let Ok(pkt) = RtpPacket::parse(data) else {
             return;
         };
-        if !self.accept_source(src, pkt.ssrc) {
+        if !self.accept_source(src, pkt.ssrc, params.remote) {
             return;
         }
         self.last_rx = now;
@@ -516,14 +516,16 @@ impl Leg {
     /// Symmetric RTP: decides whether a packet comes from the peer, latching `remote` to it.
     ///
     /// The first packet latches; later packets with the latched SSRC move the latch (NAT
-    /// rebinding); a new SSRC from the latched address is the peer restarting its stream; a
-    /// new address with a new SSRC takes over only after [`RELATCH_PACKETS`] in a row.
-    fn accept_source(&mut self, src: SocketAddr, ssrc: u32) -> bool {
+    /// rebinding); a new SSRC from the latched address is the peer restarting its stream; the
+    /// address the SDP signalled takes over at once (a stranger that got in first is not kept:
+    /// RTP bleed); any other new address with a new SSRC takes over only after
+    /// [`RELATCH_PACKETS`] in a row.
+    fn accept_source(&mut self, src: SocketAddr, ssrc: u32, signalled: SocketAddr) -> bool {
         let peer = &mut self.peer;
         match peer.ssrc {
             Some(known) if known == ssrc => {}
             None => {}
-            Some(_) if src == self.remote => {}
+            Some(_) if src == self.remote || src == signalled => {}
             Some(_) => {
                 let count = match peer.candidate {
                     Some((addr, s, n)) if addr == src && s == ssrc => n.saturating_add(1),
@@ -667,6 +669,23 @@ mod tests {
             feed(&mut leg, "10.9.9.9:6666", 99);
         }
         assert_eq!(leg.remote(), "10.9.9.9:6666".parse().unwrap());
+    }
+
+    #[test]
+    fn the_signalled_address_wins_over_a_stranger_that_came_first() {
+        let mut leg = leg();
+        // A stranger's packets reach the port before the peer's (RTP bleed).
+        feed(&mut leg, "10.9.9.9:6666", 99);
+        assert_eq!(leg.remote(), "10.9.9.9:6666".parse().unwrap());
+        // The first packet from the address in the SDP takes the stream back, and the
+        // stranger, interleaving, never gets it again.
+        feed(&mut leg, "127.0.0.1:5000", 7);
+        assert_eq!(leg.remote(), "127.0.0.1:5000".parse().unwrap());
+        for _ in 0..2 * RELATCH_PACKETS {
+            feed(&mut leg, "10.9.9.9:6666", 99);
+            feed(&mut leg, "127.0.0.1:5000", 7);
+        }
+        assert_eq!(leg.remote(), "127.0.0.1:5000".parse().unwrap());
     }
 
     #[test]
