@@ -55,7 +55,7 @@ pub enum DeskCommand {
     Transfer {
         /// `blind` (the seat leaves at once), `three-way` or `consult`.
         kind: TransferKind,
-        /// `queue:NAME` or `subcentre:NAME`, declared in the dialplans.
+        /// `queue:NAME`, `subcentre:NAME`, `number:DIGITS` or `seat:ID` (see `docs/seats.md`).
         to: String,
     },
     /// Complete a consult transfer: caller and target are joined, the seat leaves.

@@ -29,9 +29,10 @@ const SEAT_HZ: f64 = 1000.0;
 /// The sub-centre's (or the second seat's) tone, Hz.
 const OTHER_HZ: f64 = 1500.0;
 
-/// The seats test dialplan (12345 straight to `general`) with a `housing` skill group and the
-/// `tax` sub-centre, whose trunk is the test's PBX on `pbx_port`. Seats stay in wrap-up 30 s
-/// after a call, so a seat that just passed a call on is not offered it again.
+/// The seats test dialplan (12345 straight to `general`) with a `housing` skill group, the
+/// `tax` sub-centre, whose trunk is the test's PBX on `pbx_port`, and `city`, the same trunk
+/// out to Hangzhou numbers and mobiles. Seats stay in wrap-up 30 s after a call, so a seat
+/// that just passed a call on is not offered it again.
 fn dialplans(dir: &Path, pbx_port: u16) -> PathBuf {
     let seats = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dialplans/seats/12345.toml");
     let base = fs::read_to_string(seats).expect("the seats dialplan");
@@ -43,7 +44,8 @@ fn dialplans(dir: &Path, pbx_port: u16) -> PathBuf {
         "{}\n[queues.housing]\nname = \"住房\"\nskill = \"housing\"\nring_timeout_s = 10\n\
          wrap_up_s = 30\nmax_wait_s = 120\n\n[subcentres.tax]\nname = \"税务分中心\"\n\
          trunk = \"127.0.0.1:{pbx_port}\"\ntransport = \"udp\"\nnumber = \"12366\"\n\
-         always_open = true\n",
+         always_open = true\n\n[subcentres.city]\nname = \"市话出局\"\n\
+         trunk = \"127.0.0.1:{pbx_port}\"\ndial_out = [\"0571*\", \"1??????????\"]\n",
         base.replace("wrap_up_s = 1\n", "wrap_up_s = 30\n")
     );
     let plans = dir.join("dialplans");
@@ -211,6 +213,11 @@ const ANSWERS_BYE: &str = r#"  <recv request="BYE" timeout="30000"/>
 /// The sub-centre's PBX: the INVITE must ask for 12366; it rings `ring_ms`, answers with PCMU
 /// at the test's RTP port (`-set pbx_rtp`), talks `talk_ms` and hangs up.
 fn pbx_answers(ring_ms: u64, talk_ms: u64) -> String {
+    pbx_answers_for("12366", ring_ms, talk_ms)
+}
+
+/// [`pbx_answers`] for an INVITE that must ask for `user` (digits).
+fn pbx_answers_for(user: &str, ring_ms: u64, talk_ms: u64) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -220,7 +227,7 @@ fn pbx_answers(ring_ms: u64, talk_ms: u64) -> String {
     <action>
       <ereg regexp=".*" search_in="hdr" header="From:" assign_to="caller"/>
       <ereg regexp="sip:[^>]*" search_in="hdr" header="Contact:" assign_to="engine"/>
-      <ereg regexp="^INVITE sip:12366@" search_in="msg" check_it="true" assign_to="ruri"/>
+      <ereg regexp="^INVITE sip:{user}@" search_in="msg" check_it="true" assign_to="ruri"/>
     </action>
   </recv>
   <send>
@@ -264,7 +271,7 @@ fn pbx_answers(ring_ms: u64, talk_ms: u64) -> String {
     <![CDATA[
       BYE [$engine] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:12366@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
+      From: <sip:{user}@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]
       To: [$caller]
       Call-ID: [call_id]
       CSeq: 1 BYE
@@ -838,6 +845,67 @@ fn undeclared_or_unstaffed_targets_are_refused_and_the_call_stays_with_the_seat(
     );
 }
 
+#[test]
+fn blind_to_an_allowed_number_the_caller_talks_with_it_over_the_trunk() {
+    let seat = TestSeat::new(4701, 5);
+    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
+    log_in_all(centre.api, std::slice::from_ref(&seat));
+    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
+    let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
+    let mut far_voice = Voice::new("the number", OTHER_HZ, Codec::Pcmu);
+    let phone = seat_phone(centre.dir(), ports[0], &seat_voice, 0, Then::WaitsForBye);
+    // The trunk must be asked for the number itself; it rings 1 s, talks 3 s.
+    let pbx = centre.pbx(
+        &pbx_answers_for("057187654321", 1000, 3000),
+        Some(&far_voice),
+    );
+    let caller = centre.caller(&caller_voice);
+
+    caller_voice.hears_engine(Duration::from_secs(10));
+    seat_voice.hears_engine(Duration::from_secs(10));
+    // Numbers no sub-centre's `dial_out` allows are refused; nothing is dialled.
+    for (kind, to) in [
+        ("blind", "number:0088612345678"),
+        ("three-way", "number:110"),
+        ("consult", "number:0572123456"),
+    ] {
+        let (status, body) = centre.transfer(&seat, kind, to);
+        assert_eq!(status, 403, "{kind} to {to}: {body}");
+        assert!(body.contains("dial_out"), "{kind} to {to}: {body}");
+    }
+    assert_transferred(centre.transfer(&seat, "blind", "number:057187654321"));
+    completes("the seat phone", phone);
+    seat_voice.engine = None;
+    far_voice.hears_engine(Duration::from_secs(10));
+    let heard = talk(&mut [&mut caller_voice, &mut far_voice], 75);
+    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ, SEAT_HZ]);
+    assert_hears("the number", &heard[1], &[CALLER_HZ], &[OTHER_HZ, SEAT_HZ]);
+    completes("the trunk (the number's side)", pbx);
+    completes("the caller", caller);
+    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
+    assert_eq!(ended[0].get("why"), "SubCentreHungUp", "{}", ended[0].line);
+
+    let records = centre.records();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let record = &records[0];
+    assert_eq!(
+        record.transfers.len(),
+        1,
+        "only the allowed number: {record:#?}"
+    );
+    let transfer = &record.transfers[0];
+    assert_eq!(transfer.kind, "blind", "{transfer:?}");
+    assert_eq!(transfer.target, "number:057187654321", "{transfer:?}");
+    assert_eq!(
+        transfer.outcome.as_deref(),
+        Some("answered"),
+        "{transfer:?}"
+    );
+    assert!(transfer.answered.is_some(), "{transfer:?}");
+    let visit = &record.queues[0];
+    assert_eq!(visit.seat.as_deref(), Some(seat.id.as_str()), "{visit:?}");
+}
+
 /// What a seat phone that sends REFER does, step by step, after it answered.
 enum PhoneStep {
     /// Waits this many ms.
@@ -1080,6 +1148,64 @@ fn a_refer_from_the_seat_phone_to_a_subcentre_number_is_notified_and_passes_the_
         (end.by.as_str(), end.cause.as_str()),
         ("subcentre", "bye"),
         "{end:?}"
+    );
+}
+
+#[test]
+fn a_refer_from_the_seat_phone_to_an_allowed_number_calls_it_over_the_trunk() {
+    let seat = TestSeat::new(4702, 5);
+    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
+    log_in_all(centre.api, std::slice::from_ref(&seat));
+    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
+    let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
+    let mut far_voice = Voice::new("the mobile", OTHER_HZ, Codec::Pcmu);
+    let phone = referring_phone(
+        centre.dir(),
+        ports[0],
+        &seat_voice,
+        &[
+            PhoneStep::Pause(1500),
+            PhoneStep::Refer {
+                target: "sip:13912345678@[$engine_host]",
+                status: 202,
+            },
+            PhoneStep::Notified {
+                sipfrag: "SIP/2.0 100 Trying",
+                state: "active",
+            },
+            PhoneStep::Notified {
+                sipfrag: "SIP/2.0 200 OK",
+                state: "terminated",
+            },
+            PhoneStep::HungUpByEngine,
+        ],
+    );
+    let pbx = centre.pbx(&pbx_answers_for("13912345678", 500, 3000), Some(&far_voice));
+    let caller = centre.caller(&caller_voice);
+
+    caller_voice.hears_engine(Duration::from_secs(10));
+    seat_voice.hears_engine(Duration::from_secs(10));
+    completes("the seat phone", phone);
+    far_voice.hears_engine(Duration::from_secs(10));
+    let heard = talk(&mut [&mut caller_voice, &mut far_voice], 75);
+    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ, SEAT_HZ]);
+    assert_hears("the mobile", &heard[1], &[CALLER_HZ], &[OTHER_HZ, SEAT_HZ]);
+    completes("the trunk (the mobile's side)", pbx);
+    completes("the caller", caller);
+    calls_ended(&centre.engine, 1, Duration::from_secs(10));
+
+    let records = centre.records();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let transfer = &records[0].transfers[0];
+    assert_eq!(
+        (transfer.kind.as_str(), transfer.target.as_str()),
+        ("blind", "number:13912345678"),
+        "{transfer:?}"
+    );
+    assert_eq!(
+        transfer.outcome.as_deref(),
+        Some("answered"),
+        "{transfer:?}"
     );
 }
 

@@ -42,6 +42,14 @@ pub enum AcdAction {
         /// The caller's call.
         call: CallId,
     },
+    /// The one seat a caller waited for (a transfer to it) did not take the call; the caller
+    /// has left the queue.
+    NotTaken {
+        /// The caller's call.
+        call: CallId,
+        /// `declined`, `no-answer` (rang out), `logged-out`, or `not-ready` (not ready in time).
+        why: &'static str,
+    },
     /// Tell the waiting caller its place and expected wait.
     Announce {
         /// The caller's call.

@@ -24,6 +24,8 @@ pub(super) struct Caller {
     pub(super) declined: Vec<SeatId>,
     /// Waited long enough to be taken by overflow seats.
     pub(super) overflowed: bool,
+    /// Waits for this seat alone (a transfer to it), outside its queue's order.
+    pub(super) pinned: Option<SeatId>,
 }
 
 impl Caller {

@@ -43,11 +43,12 @@ impl Acd {
             (SeatState::LoggedOut, _) => return Err(AcdError::NotLoggedIn),
             (SeatState::Ringing, Some(call)) => {
                 self.end_offer(now, call, seat, "logged-out", SeatState::LoggedOut);
-                self.requeue_if_unoffered(call);
+                self.requeue_if_unoffered(now, call, "logged-out");
             }
             (SeatState::OnCall, _) => self.update_seat(now, seat, |s| s.leaving = true),
             _ => self.set_state(now, seat, SeatState::LoggedOut),
         }
+        self.release_pinned(now, seat, "logged-out");
         self.evict_unservable(now);
         self.settle(now);
         Ok(())

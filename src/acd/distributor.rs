@@ -99,6 +99,7 @@ impl Acd {
                 AcdTimer::Overflow(call) => self.overflow(now, call),
                 AcdTimer::MaxWait(call) => self.leave(now, call, Exit::Left(LeftBecause::MaxWait)),
                 AcdTimer::Announce(call) => self.announce(now, call),
+                AcdTimer::SeatWait(call) => self.requeue_if_unoffered(now, call, "not-ready"),
             }
             self.settle(now);
         }
@@ -127,6 +128,7 @@ impl Acd {
             ringing: Vec::new(),
             declined: Vec::new(),
             overflowed: false,
+            pinned: None,
         };
         self.next_seq += 1;
         let place = caller.place(call);
@@ -141,6 +143,63 @@ impl Acd {
             priority,
         });
         self.arm_caller_timers(now, call);
+        self.callers_to_place.push_back(call);
+        self.settle(now);
+        Enqueued::Waiting
+    }
+
+    /// A caller waits for `seat` alone (a transfer to that seat), in `queue`'s name (its
+    /// rules, statistics and wrap-up): it is offered to that seat only, before the seat's
+    /// queues' callers, as soon as the seat can take a call. The seat has the queue's ring
+    /// timeout to become ready and then that long to answer; when it is not ready in time,
+    /// declines, lets it ring out or logs out, the caller leaves with
+    /// [`AcdAction::NotTaken`]. `NoSeats` when the seat is not logged in (or logging out) or
+    /// the queue is unknown: nothing changes. A call already queued stays where it is; a call
+    /// talking to a seat ends that talk first.
+    pub fn enqueue_for_seat(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        queue: &str,
+        priority: u8,
+        seat: SeatId,
+    ) -> Enqueued {
+        if self.callers.contains_key(&call) {
+            return Enqueued::Waiting;
+        }
+        let Some(&q) = self.queue_names.get(queue) else {
+            return Enqueued::NoSeats;
+        };
+        if !self.seat(seat).is_some_and(|s| s.logged_in() && !s.removed) {
+            return Enqueued::NoSeats;
+        }
+        if self.talks.contains_key(&call) {
+            self.call_ended(now, call);
+        }
+        let caller = Caller {
+            queue: q,
+            priority,
+            seq: self.next_seq,
+            since: now,
+            ringing: Vec::new(),
+            declined: Vec::new(),
+            overflowed: false,
+            pinned: Some(seat),
+        };
+        self.next_seq += 1;
+        self.callers.insert(call, caller);
+        if let Some(s) = self.seats.get_mut(seat.0 as usize) {
+            s.pinned.push(call);
+        }
+        let rules = &self.queues[q].rules;
+        self.events.push_back(AcdEvent::Queued {
+            at: now,
+            call,
+            queue: rules.name.clone(),
+            priority,
+        });
+        self.timers
+            .set(AcdTimer::SeatWait(call), now + rules.ring_timeout);
         self.callers_to_place.push_back(call);
         self.settle(now);
         Enqueued::Waiting
@@ -208,7 +267,7 @@ impl Acd {
         }
         caller.declined.push(seat);
         self.end_offer(now, call, seat, "declined", SeatState::Ready);
-        self.requeue_if_unoffered(call);
+        self.requeue_if_unoffered(now, call, "declined");
         self.settle(now);
     }
 
@@ -293,6 +352,10 @@ impl Acd {
         let Some(caller) = self.callers.get(&call) else {
             return;
         };
+        if caller.pinned.is_some() {
+            // Waits for its seat only: no overflow, no maximum wait, no place to announce.
+            return;
+        }
         let rules = &self.queues[caller.queue].rules;
         match rules.overflow_delay() {
             Some(after) if !caller.overflowed => self
@@ -323,7 +386,7 @@ impl Acd {
             let state = SeatState::NotReady(NO_ANSWER.to_string());
             self.end_offer(now, call, seat, "no-answer", state);
         }
-        self.requeue_if_unoffered(call);
+        self.requeue_if_unoffered(now, call, "no-answer");
     }
 
     /// The caller has waited long enough to be taken by overflow seats too.

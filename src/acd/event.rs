@@ -51,6 +51,8 @@ pub enum LeftBecause {
     NoSeats,
     /// The switch took the caller out (the call is ending for another reason, shutdown).
     Removed,
+    /// The caller waited for one seat (a transfer to it), which did not take the call.
+    NotTaken,
 }
 
 /// One thing that happened in the call distribution.

@@ -1,5 +1,6 @@
-//! Property test: random sequences of seat, caller and clock events, with the distribution's
-//! promises checked after every step against a model built only from what it said.
+//! Property test: random sequences of seat, caller and clock events (callers waiting for one
+//! seat among them), with the distribution's promises checked after every step against a
+//! model built only from what it said.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ const QUEUES: [&str; 3] = ["water", "roads", "legal"];
 #[derive(Clone, Debug)]
 enum Op {
     Enqueue { queue: u8, priority: u8 },
+    Pin { seat: u8, queue: u8, priority: u8 },
     LogIn { seat: u8, ready: bool },
     LogOut { seat: u8 },
     Ready { seat: u8 },
@@ -39,6 +41,8 @@ fn op() -> impl Strategy<Value = Op> {
     let seat = 0..SEATS;
     prop_oneof![
         4 => (0..3u8, 0..10u8).prop_map(|(queue, priority)| Op::Enqueue { queue, priority }),
+        2 => (seat.clone(), 0..3u8, 0..10u8)
+            .prop_map(|(seat, queue, priority)| Op::Pin { seat, queue, priority }),
         3 => (seat.clone(), any::<bool>()).prop_map(|(seat, ready)| Op::LogIn { seat, ready }),
         1 => seat.clone().prop_map(|seat| Op::LogOut { seat }),
         2 => seat.clone().prop_map(|seat| Op::Ready { seat }),
@@ -156,6 +160,8 @@ struct Model {
     /// Seat to the call it talks to.
     talking: BTreeMap<SeatId, CallId>,
     declined: HashSet<(CallId, SeatId)>,
+    /// Callers that waited for one seat alone, with that seat.
+    pinned: HashMap<CallId, SeatId>,
 }
 
 impl Model {
@@ -184,6 +190,7 @@ impl Model {
             offers: BTreeMap::new(),
             talking: BTreeMap::new(),
             declined: HashSet::new(),
+            pinned: HashMap::new(),
         };
         model.absorb();
         model
@@ -222,6 +229,29 @@ impl Model {
                 let name = QUEUES[queue as usize];
                 if self.acd.enqueue(now, call, name, priority) == Enqueued::Waiting {
                     self.queued.insert(call, name.to_string());
+                }
+            }
+            Op::Pin {
+                seat,
+                queue,
+                priority,
+            } => {
+                self.next_call += 1;
+                let call = CallId(self.next_call);
+                let (name, seat) = (QUEUES[queue as usize], self.seat(seat));
+                let logged_in = self
+                    .acd
+                    .seat_view(seat)
+                    .is_some_and(|v| v.state != SeatState::LoggedOut && !v.logging_out);
+                let waits = self.acd.enqueue_for_seat(now, call, name, priority, seat);
+                assert_eq!(
+                    waits == Enqueued::Waiting,
+                    logged_in,
+                    "a caller waits for a seat exactly when it is logged in"
+                );
+                if waits == Enqueued::Waiting {
+                    self.queued.insert(call, name.to_string());
+                    self.pinned.insert(call, seat);
                 }
             }
             Op::LogIn { seat, ready } => {
@@ -326,6 +356,9 @@ impl Model {
                         "{call:?} offered while already ringing"
                     );
                     let queue = &self.queued[&call];
+                    if let Some(&seat) = self.pinned.get(&call) {
+                        assert_eq!(seats, [seat], "a caller for one seat rings only that seat");
+                    }
                     if seats.len() > 1 {
                         assert_eq!(self.last_rules[queue].strategy, Routing::RingAll);
                     }
@@ -344,6 +377,24 @@ impl Model {
                 }
                 AcdAction::WaitedTooLong { call } | AcdAction::NoSeats { call } => {
                     assert!(self.queued.contains_key(&call));
+                    assert!(
+                        !self.pinned.contains_key(&call),
+                        "a pinned caller has no queue"
+                    );
+                }
+                AcdAction::NotTaken { call, why } => {
+                    assert!(
+                        self.pinned.contains_key(&call),
+                        "{call:?} waited for no seat"
+                    );
+                    assert!(
+                        ["declined", "no-answer", "logged-out", "not-ready"].contains(&why),
+                        "{why}"
+                    );
+                    assert!(
+                        !self.offers.values().any(|&c| c == call),
+                        "a caller the seat did not take still rings"
+                    );
                 }
                 AcdAction::Announce { call, position, .. } => {
                     assert!(position >= 1);
@@ -361,6 +412,10 @@ impl Model {
                         LeftBecause::MaxWait => "max-wait",
                         LeftBecause::NoSeats => "no-seats",
                         LeftBecause::Removed => "removed",
+                        LeftBecause::NotTaken => {
+                            assert!(self.pinned.contains_key(&call));
+                            "not-taken"
+                        }
                     },
                 ),
                 AcdEvent::Queued { call, .. } => {
@@ -395,10 +450,39 @@ impl Model {
             }
         }
         for call in self.queued.keys() {
+            let waiting = match self.pinned.get(call) {
+                Some(&seat) => {
+                    assert!(
+                        !in_views.contains_key(call),
+                        "a pinned caller is in no queue"
+                    );
+                    let waits_for = self.acd.pinned_to(*call);
+                    assert!(waits_for.is_none() || waits_for == Some(seat));
+                    waits_for.is_some()
+                }
+                None => in_views.contains_key(call),
+            };
             assert!(
-                self.outcome.contains_key(call) != in_views.contains_key(call),
+                self.outcome.contains_key(call) != waiting,
                 "{call:?} must be either waiting or gone, once"
             );
+        }
+        for (call, &seat) in &self.pinned {
+            let waiting = !self.outcome.contains_key(call);
+            let ringing = self.offers.values().any(|c| c == call);
+            let view = self.acd.seat_view(seat).expect("seat");
+            if waiting && !ringing {
+                assert!(
+                    !(view.state == SeatState::Ready && view.reachable),
+                    "ready {} and {call:?} waiting for it left apart",
+                    view.name
+                );
+                assert!(
+                    view.state != SeatState::LoggedOut && !view.logging_out,
+                    "{call:?} waits for {}, which logged out",
+                    view.name
+                );
+            }
         }
         for (&seat, &call) in &self.talking {
             assert_eq!(self.outcome.get(&call), Some(&"answered"));

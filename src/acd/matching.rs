@@ -21,6 +21,8 @@ pub(super) enum Exit {
     Abandoned,
     /// Taken out by the distribution or the switch.
     Left(LeftBecause),
+    /// The one seat it waited for did not take it, for this reason.
+    NotTaken(&'static str),
 }
 
 impl Acd {
@@ -109,6 +111,13 @@ impl Acd {
         let Some(caller) = self.callers.get(&call) else {
             return Vec::new();
         };
+        if let Some(seat) = caller.pinned {
+            let able = self.seat(seat).is_some_and(|s| s.available());
+            return match able && !caller.declined.contains(&seat) {
+                true => vec![seat],
+                false => Vec::new(),
+            };
+        }
         let queue = &self.queues[caller.queue];
         let mut pools: Vec<&ReadySeats> = vec![&queue.home_ready];
         if caller.overflowed {
@@ -145,12 +154,20 @@ impl Acd {
         }
     }
 
-    /// The best waiting caller a ready seat can take, among its own queues and the overflowed
-    /// callers it may take: highest priority, then longest waiting.
+    /// The best waiting caller a ready seat can take: a caller waiting for this seat alone
+    /// first (the longest waiting), then among its own queues and the overflowed callers it may
+    /// take: highest priority, then longest waiting.
     pub(super) fn pick_caller(&self, seat: SeatId) -> Option<CallId> {
         let s = self.seat(seat)?;
         if !s.available() {
             return None;
+        }
+        let pinned = s
+            .pinned
+            .iter()
+            .find(|call| self.callers.get(call).is_some_and(|c| c.ringing.is_empty()));
+        if let Some(&call) = pinned {
+            return Some(call);
         }
         let untried = |place: &Place| {
             self.callers
@@ -170,10 +187,12 @@ impl Acd {
         };
         caller.ringing.clone_from(&seats);
         let place = caller.place(call);
+        let pinned = caller.pinned.is_some();
         let queue = &mut self.queues[caller.queue];
         queue.waiting.remove(&place);
         queue.overflowed.remove(&place);
-        if queue.rules.strategy == Strategy::RoundRobin {
+        // A caller for one seat does not take the queue's turn.
+        if queue.rules.strategy == Strategy::RoundRobin && !pinned {
             queue.round_robin_after = seats.last().copied();
         }
         let ring_timeout = queue.rules.ring_timeout;
@@ -192,6 +211,7 @@ impl Acd {
             });
         }
         self.timers.set(AcdTimer::Ring(call), now + ring_timeout);
+        self.timers.clear(AcdTimer::SeatWait(call));
         self.actions.push_back(AcdAction::Offer { call, seats });
     }
 
@@ -226,13 +246,17 @@ impl Acd {
     }
 
     /// A caller no seat rings any more goes back to its place (its arrival order) and is
-    /// matched again.
-    pub(super) fn requeue_if_unoffered(&mut self, call: CallId) {
+    /// matched again; a caller waiting for one seat leaves, the seat having not taken it
+    /// (`why`).
+    pub(super) fn requeue_if_unoffered(&mut self, now: Instant, call: CallId, why: &'static str) {
         let Some(caller) = self.callers.get(&call) else {
             return;
         };
         if !caller.ringing.is_empty() {
             return;
+        }
+        if caller.pinned.is_some() {
+            return self.leave(now, call, Exit::NotTaken(why));
         }
         let place = caller.place(call);
         let queue = &mut self.queues[caller.queue];
@@ -247,6 +271,9 @@ impl Acd {
     /// Takes a caller out of its queue and disarms its timers (its offers are left as they are).
     pub(super) fn take_out(&mut self, call: CallId) -> Option<Caller> {
         let caller = self.callers.remove(&call)?;
+        if let Some(seat) = caller.pinned.and_then(|s| self.seats.get_mut(s.0 as usize)) {
+            seat.pinned.retain(|&c| c != call);
+        }
         let place = caller.place(call);
         let queue = &mut self.queues[caller.queue];
         queue.callers.remove(&place);
@@ -257,6 +284,7 @@ impl Acd {
             AcdTimer::Overflow(call),
             AcdTimer::MaxWait(call),
             AcdTimer::Announce(call),
+            AcdTimer::SeatWait(call),
         ] {
             self.timers.clear(timer);
         }
@@ -289,6 +317,7 @@ impl Acd {
                 return;
             }
             Exit::Left(because) => because,
+            Exit::NotTaken(_) => LeftBecause::NotTaken,
         };
         self.events.push_back(AcdEvent::LeftQueue {
             at: now,
@@ -297,10 +326,23 @@ impl Acd {
             waited,
             because,
         });
-        match because {
-            LeftBecause::MaxWait => self.actions.push_back(AcdAction::WaitedTooLong { call }),
-            LeftBecause::NoSeats => self.actions.push_back(AcdAction::NoSeats { call }),
-            LeftBecause::Removed => {}
+        match (because, exit) {
+            (LeftBecause::MaxWait, _) => self.actions.push_back(AcdAction::WaitedTooLong { call }),
+            (LeftBecause::NoSeats, _) => self.actions.push_back(AcdAction::NoSeats { call }),
+            (_, Exit::NotTaken(why)) => self.actions.push_back(AcdAction::NotTaken { call, why }),
+            _ => {}
+        }
+    }
+
+    /// The callers waiting for `seat` alone and not ringing it leave: the seat will not take
+    /// them (`why`: it logged out).
+    pub(super) fn release_pinned(&mut self, now: Instant, seat: SeatId, why: &'static str) {
+        let waiting: Vec<CallId> = self
+            .seat(seat)
+            .map(|s| s.pinned.clone())
+            .unwrap_or_default();
+        for call in waiting {
+            self.requeue_if_unoffered(now, call, why);
         }
     }
 

@@ -100,7 +100,7 @@ impl Acd {
                 (SeatState::Ringing, Some(call)) => {
                     self.update_seat(now, seat, |s| s.removed = true);
                     self.end_offer(now, call, seat, "logged-out", SeatState::LoggedOut);
-                    self.requeue_if_unoffered(call);
+                    self.requeue_if_unoffered(now, call, "logged-out");
                 }
                 (SeatState::OnCall, _) => self.update_seat(now, seat, |s| {
                     s.removed = true;
@@ -111,6 +111,7 @@ impl Acd {
                     s.state = SeatState::LoggedOut;
                 }),
             }
+            self.release_pinned(now, seat, "logged-out");
         }
         self.evict_unservable(now);
         self.settle(now);

@@ -84,6 +84,8 @@ pub(super) struct Seat {
     pub(super) wrap: Option<WrapUp>,
     /// The queues it can serve.
     pub(super) queues: Memberships,
+    /// Callers waiting for this seat alone (transferred to it), first come first.
+    pub(super) pinned: Vec<CallId>,
 }
 
 impl Seat {
@@ -102,6 +104,7 @@ impl Seat {
             removed: false,
             wrap: None,
             queues: Memberships::default(),
+            pinned: Vec::new(),
         }
     }
 

@@ -331,7 +331,7 @@ impl Stats {
                     match because {
                         LeftBecause::MaxWait => c.left_max_wait += 1,
                         LeftBecause::NoSeats => c.left_no_seats += 1,
-                        LeftBecause::Removed => {}
+                        LeftBecause::Removed | LeftBecause::NotTaken => {}
                     }
                 });
             }

@@ -674,3 +674,188 @@ fn reloading_queues_keeps_the_callers_of_a_removed_queue() {
         "the new rules apply"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Callers waiting for one seat (a transfer to that seat).
+// ---------------------------------------------------------------------------------------------
+
+impl Floor {
+    fn pin(&mut self, call: u64, queue: &str, seat: &str) -> Enqueued {
+        let seat = self.seat(seat);
+        let r = self
+            .acd
+            .enqueue_for_seat(self.now, CallId(call), queue, 0, seat);
+        self.drain();
+        r
+    }
+
+    /// The `NotTaken` actions since the test last looked, as (call, why).
+    fn not_taken(&mut self) -> Vec<(u64, &'static str)> {
+        let found = self
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                AcdAction::NotTaken { call, why } => Some((call.0, *why)),
+                _ => None,
+            })
+            .collect();
+        self.actions
+            .retain(|a| !matches!(a, AcdAction::NotTaken { .. }));
+        found
+    }
+}
+
+/// Two seats of `water`, both logged in and ready, `a` ready the longest.
+fn two_ready_seats() -> Floor {
+    let mut f = Floor::new(
+        vec![queue("water", Strategy::LongestIdle)],
+        vec![
+            SeatProfile::new("a", &[("water", 1)]),
+            SeatProfile::new("b", &[("water", 1)]),
+        ],
+    );
+    f.log_in(&["a"]);
+    f.at(1);
+    f.log_in(&["b"]);
+    f
+}
+
+#[test]
+fn a_caller_for_one_seat_rings_that_seat_only() {
+    let mut f = two_ready_seats();
+    assert_eq!(f.pin(1, "water", "b"), Enqueued::Waiting);
+    assert_eq!(
+        f.offers(),
+        one(1, "b"),
+        "not a, although a is ready the longest"
+    );
+    assert!(
+        f.acd.waiting("water").is_empty(),
+        "not in the queue's order: nobody else takes it"
+    );
+    assert_eq!(f.acd.pinned_to(CallId(1)), Some(f.seat("b")));
+    assert!(f.answer(1, "b"));
+    assert_eq!(f.state("b"), SeatState::OnCall);
+    assert_eq!(f.acd.pinned_to(CallId(1)), None);
+    // It was answered in the queue's name: queued, offered, answered there.
+    let answered = f.events.iter().any(
+        |e| matches!(e, AcdEvent::Answered { call, queue, .. } if call.0 == 1 && queue == "water"),
+    );
+    assert!(answered, "{:?}", f.events);
+}
+
+#[test]
+fn a_caller_for_a_busy_seat_waits_for_it_ahead_of_the_queue() {
+    let mut f = two_ready_seats();
+    f.enqueue(1, "water", 0);
+    assert_eq!(f.offers(), one(1, "a"));
+    assert!(f.answer(1, "a"));
+    // a talks; a caller waits for a alone, another in the queue with a higher priority.
+    assert_eq!(f.pin(2, "water", "a"), Enqueued::Waiting);
+    f.acd
+        .set_not_ready(f.now, f.seat("b"), "break")
+        .expect("break");
+    f.enqueue(3, "water", 9);
+    assert!(f.offers().is_empty(), "a is busy, b on a break");
+    f.at(5);
+    f.end(1);
+    assert_eq!(
+        f.offers(),
+        one(2, "a"),
+        "free again, a takes the caller waiting for it first"
+    );
+    assert!(f.not_taken().is_empty());
+}
+
+#[test]
+fn a_seat_not_ready_within_the_ring_timeout_does_not_take_the_caller() {
+    let mut f = two_ready_seats();
+    let b = f.seat("b");
+    f.acd.set_not_ready(f.now, b, "break").expect("break");
+    f.drain();
+    assert_eq!(f.pin(1, "water", "b"), Enqueued::Waiting);
+    f.at(15);
+    assert!(f.offers().is_empty(), "a, ready, is never offered it");
+    assert!(f.not_taken().is_empty());
+    f.at(16);
+    assert_eq!(f.not_taken(), [(1, "not-ready")]);
+    assert!(f.events.iter().any(|e| matches!(
+        e,
+        AcdEvent::LeftQueue { call, because: LeftBecause::NotTaken, waited, .. }
+            if call.0 == 1 && *waited == 15 * S
+    )));
+    assert_eq!(f.acd.pinned_to(CallId(1)), None);
+    // Ready now, b is not offered the caller that left.
+    f.acd.set_ready(f.now, b).expect("ready");
+    f.drain();
+    assert!(f.offers().is_empty());
+}
+
+#[test]
+fn a_seat_declining_letting_it_ring_or_logging_out_does_not_take_the_caller() {
+    let mut f = two_ready_seats();
+    let (a, b) = (f.seat("a"), f.seat("b"));
+    f.pin(1, "water", "b");
+    assert_eq!(f.offers(), one(1, "b"));
+    f.acd.declined(f.now, CallId(1), b);
+    f.drain();
+    assert_eq!(f.not_taken(), [(1, "declined")]);
+    assert_eq!(f.state("b"), SeatState::Ready, "declining, b stays ready");
+    assert!(f.offers().is_empty(), "and a is not offered the caller");
+
+    f.pin(2, "water", "b");
+    assert_eq!(f.offers(), one(2, "b"));
+    f.at(16);
+    assert_eq!(f.not_taken(), [(2, "no-answer")]);
+    assert_eq!(f.state("b"), SeatState::NotReady(NO_ANSWER.into()));
+    assert!(f.take_actions().contains(&AcdAction::StopRinging {
+        call: CallId(2),
+        seat: b
+    }));
+
+    // Waiting for a while a talks, then a logs out: the caller will not be taken.
+    f.enqueue(3, "water", 0);
+    assert_eq!(f.offers(), one(3, "a"));
+    assert!(f.answer(3, "a"));
+    f.pin(4, "water", "a");
+    f.acd.log_out(f.now, a).expect("logs out after its call");
+    f.drain();
+    assert_eq!(f.not_taken(), [(4, "logged-out")]);
+    // Ringing when it logs out, the same.
+    f.acd.set_ready(f.now, b).expect("ready");
+    f.drain();
+    f.pin(5, "water", "b");
+    assert_eq!(f.offers(), one(5, "b"));
+    f.acd.log_out(f.now, b).expect("logs out");
+    f.drain();
+    assert_eq!(f.not_taken(), [(5, "logged-out")]);
+    assert!(f.offers().is_empty());
+}
+
+#[test]
+fn only_a_logged_in_seat_can_be_waited_for() {
+    let mut f = two_ready_seats();
+    let b = f.seat("b");
+    f.acd.log_out(f.now, b).expect("logs out");
+    f.drain();
+    assert_eq!(f.pin(1, "water", "b"), Enqueued::NoSeats);
+    assert_eq!(f.pin(2, "nowhere", "a"), Enqueued::NoSeats);
+    assert!(f.offers().is_empty() && f.not_taken().is_empty());
+    assert_eq!(f.acd.pinned_to(CallId(1)), None);
+    // A caller hanging up while it waits for its seat has abandoned.
+    f.enqueue(3, "water", 0);
+    assert_eq!(f.offers(), one(3, "a"));
+    assert!(f.answer(3, "a"));
+    f.pin(4, "water", "a");
+    f.acd.abandon(f.now, CallId(4));
+    f.drain();
+    assert!(f
+        .events
+        .iter()
+        .any(|e| matches!(e, AcdEvent::Abandoned { call, .. } if call.0 == 4)));
+    f.end(3);
+    assert!(
+        f.offers().is_empty(),
+        "a is not offered the caller that left"
+    );
+}

@@ -19,6 +19,8 @@ pub(super) enum AcdTimer {
     MaxWait(CallId),
     /// A caller hears its position again.
     Announce(CallId),
+    /// A caller waiting for one seat stops waiting for it to be ready.
+    SeatWait(CallId),
 }
 
 /// Armed deadlines, in firing order; re-arming a timer replaces its deadline.

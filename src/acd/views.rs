@@ -146,6 +146,11 @@ impl Acd {
         Some(self.queues[caller.queue].estimated_wait(position))
     }
 
+    /// The one seat a caller waits for (a transfer to that seat), while it waits.
+    pub fn pinned_to(&self, call: CallId) -> Option<SeatId> {
+        self.callers.get(&call)?.pinned
+    }
+
     /// The queue a caller waits in.
     pub fn queue_of(&self, call: CallId) -> Option<&str> {
         let caller = self.callers.get(&call)?;

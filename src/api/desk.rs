@@ -284,7 +284,8 @@ fn parse_transfer(body: &[u8]) -> Result<DeskCommand, String> {
         Some(to) if !to.is_empty() => to.to_owned(),
         _ => {
             return Err(
-                "to: give the target, as {\"to\": \"queue:housing\"} or \"subcentre:tax\""
+                "to: give the target, as {\"to\": \"queue:housing\"}, \"subcentre:tax\", \
+                 \"seat:e2001\" or \"number:057187654321\""
                     .to_owned(),
             )
         }

@@ -7,6 +7,8 @@ pub mod switch;
 mod switch_seat_tests;
 #[cfg(test)]
 mod switch_tests;
+#[cfg(test)]
+mod switch_transfer_tests;
 pub mod trunk_leg;
 
 pub use caller::{CallId, Ending, Phase};

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::caller::{CallId, CallRoute, Caller, Ending, Phase, Reinvite};
+use super::trunk_leg::TrunkState;
 use crate::acd::stats::Stats;
 use crate::acd::{Acd, QueueRules, Strategy};
 use crate::config::SeatsConfig;
@@ -254,9 +255,13 @@ impl Switch {
         self.settle(now);
     }
 
-    /// The media leg of the call's trunk, when it has one.
+    /// The media leg of the call's trunk, when it has one (a trunk given up on has closed its
+    /// leg: the seats' side may be opening the same leg again).
     fn trunk_leg(&self, id: CallId) -> Option<LegId> {
-        self.calls.get(&id)?.trunk.as_ref().map(|t| t.leg)
+        let trunk = self.calls.get(&id)?.trunk.as_ref();
+        trunk
+            .filter(|t| t.state != TrunkState::Abandoned)
+            .map(|t| t.leg)
     }
 
     /// Fires due timers.

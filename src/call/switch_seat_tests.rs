@@ -21,7 +21,7 @@ use crate::sip::message::{HeaderName, Message, Request, Response};
 use crate::tickets::record::{CallRecord, QueueVisit};
 
 /// One queue, `general`, that the number 12345 hands every caller to; a survey after the seat.
-const PLAN: &str = r#"
+pub(super) const PLAN: &str = r#"
 [defaults]
 operator = "operator"
 queue_fallback = "busy"
@@ -94,7 +94,7 @@ fn token(seat: &str) -> String {
 
 impl Sim {
     /// Loads a seats file.
-    fn load_seats(&mut self, text: &str) {
+    pub(super) fn load_seats(&mut self, text: &str) {
         let (book, _) = crate::seats::parse(text, "seats.toml")
             .unwrap_or_else(|problems| panic!("test seats refused: {problems:?}"));
         self.switch.set_seats(self.now, Arc::new(book));
@@ -113,14 +113,14 @@ impl Sim {
         sent
     }
 
-    fn request_to(&mut self, to: SocketAddr, method: &str) -> Request {
+    pub(super) fn request_to(&mut self, to: SocketAddr, method: &str) -> Request {
         match self.sent_to(to, method).message {
             Message::Request(request) => request,
             Message::Response(_) => unreachable!(),
         }
     }
 
-    fn response_to(&mut self, to: SocketAddr, status: u16, method: &str) -> Response {
+    pub(super) fn response_to(&mut self, to: SocketAddr, status: u16, method: &str) -> Response {
         match self.sent_to(to, &format!("{status} {method}")).message {
             Message::Response(response) => response,
             Message::Request(_) => unreachable!(),
@@ -128,7 +128,7 @@ impl Sim {
     }
 
     /// A desk request with `seat`'s own token acting on `seat`.
-    fn desk_as(&mut self, seat: &str, command: DeskCommand) -> DeskReply {
+    pub(super) fn desk_as(&mut self, seat: &str, command: DeskCommand) -> DeskReply {
         self.desk_with(&Credential::SeatToken(token(seat)), Some(seat), command)
     }
 
@@ -146,7 +146,7 @@ impl Sim {
     /// Desk events since the test last looked, one line each: `a1001 ready`,
     /// `a1001 not-ready no-answer`, `offer a1001`, `answered a1001`, `call-ended a1001`,
     /// `queue general queued`.
-    fn desk_events(&mut self) -> Vec<String> {
+    pub(super) fn desk_events(&mut self) -> Vec<String> {
         std::mem::take(&mut self.desk)
             .iter()
             .map(|event| {
@@ -165,7 +165,7 @@ impl Sim {
     }
 
     /// The latest record of the call (a progress row or the final one).
-    fn last_record(&self) -> &CallRecord {
+    pub(super) fn last_record(&self) -> &CallRecord {
         self.records.last().expect("a record")
     }
 
@@ -176,7 +176,7 @@ impl Sim {
 }
 
 /// A visit's offers as `seat outcome`.
-fn offers(visit: &QueueVisit) -> Vec<String> {
+pub(super) fn offers(visit: &QueueVisit) -> Vec<String> {
     visit
         .offers
         .iter()
@@ -188,8 +188,8 @@ fn offers(visit: &QueueVisit) -> Vec<String> {
 // The seat phone: registers with digest authentication, answers and sends requests.
 // ---------------------------------------------------------------------------------------------
 
-struct SeatPhone {
-    addr: SocketAddr,
+pub(super) struct SeatPhone {
+    pub(super) addr: SocketAddr,
     username: String,
     password: String,
     /// The phone's tag, in its REGISTERs' From and the dialogs it answers.
@@ -204,7 +204,7 @@ struct SeatPhone {
 
 impl SeatPhone {
     /// The phone of SIP user `username` at 203.0.113.`n`:5060.
-    fn new(n: u8, username: &str) -> SeatPhone {
+    pub(super) fn new(n: u8, username: &str) -> SeatPhone {
         SeatPhone {
             addr: SocketAddr::new(Ipv4Addr::new(203, 0, 113, n).into(), 5060),
             username: username.to_string(),
@@ -266,7 +266,7 @@ impl SeatPhone {
     }
 
     /// Its response to the engine's INVITE: tagged from 180 on, with its SDP answer in a 200.
-    fn respond(&self, invite: &Request, status: u16) -> Vec<u8> {
+    pub(super) fn respond(&self, invite: &Request, status: u16) -> Vec<u8> {
         let mut response = Response::to(invite, status);
         if status > 100 {
             let to = invite.headers.get(&HeaderName::To).unwrap_or_default();
@@ -284,12 +284,12 @@ impl SeatPhone {
     }
 
     /// Its answer to any other request of the engine's (BYE, CANCEL, NOTIFY).
-    fn reply(&self, request: &Request, status: u16) -> Vec<u8> {
+    pub(super) fn reply(&self, request: &Request, status: u16) -> Vec<u8> {
         Message::Response(Response::to(request, status)).to_bytes()
     }
 
     /// A request in the dialog it answered `invite` in, with the next CSeq (or `cseq`).
-    fn request(
+    pub(super) fn request(
         &mut self,
         invite: &Request,
         method: &str,
@@ -344,7 +344,7 @@ fn register(sim: &mut Sim, phone: &mut SeatPhone) -> Response {
 }
 
 /// The seat's phone registers and its desktop logs in ready.
-fn at_work(sim: &mut Sim, phone: &mut SeatPhone, seat: &str) {
+pub(super) fn at_work(sim: &mut Sim, phone: &mut SeatPhone, seat: &str) {
     register(sim, phone);
     let reply = sim.desk_as(seat, DeskCommand::LogIn { ready: true });
     assert_eq!(reply.expect("logged in")["state"], "ready");
@@ -377,14 +377,14 @@ fn queued(sim: &mut Sim, caller: &mut Phone) -> Vec<String> {
 }
 
 /// The engine's INVITE reaches `phone`, which rings.
-fn rings(sim: &mut Sim, phone: &SeatPhone) -> Request {
+pub(super) fn rings(sim: &mut Sim, phone: &SeatPhone) -> Request {
     let invite = sim.request_to(phone.addr, "INVITE");
     sim.send(phone.addr, phone.respond(&invite, 180));
     invite
 }
 
 /// `phone` answers `invite`; the engine ACKs and bridges.
-fn picks_up(sim: &mut Sim, phone: &SeatPhone, invite: &Request) {
+pub(super) fn picks_up(sim: &mut Sim, phone: &SeatPhone, invite: &Request) {
     sim.send(phone.addr, phone.respond(invite, 200));
     let ack = sim.request_to(phone.addr, "ACK");
     assert_eq!(
@@ -396,7 +396,7 @@ fn picks_up(sim: &mut Sim, phone: &SeatPhone, invite: &Request) {
 
 /// The engine gives up on `invite` to `phone`: CANCEL, answered 200, then the INVITE 487 (which
 /// the engine ACKs).
-fn cancelled(sim: &mut Sim, phone: &SeatPhone, invite: &Request) {
+pub(super) fn cancelled(sim: &mut Sim, phone: &SeatPhone, invite: &Request) {
     let cancel = sim.request_to(phone.addr, "CANCEL");
     assert_eq!(cancel.call_id().unwrap(), invite.call_id().unwrap());
     assert_eq!(cancel.cseq().unwrap().seq, 1);
@@ -406,7 +406,7 @@ fn cancelled(sim: &mut Sim, phone: &SeatPhone, invite: &Request) {
 }
 
 /// Seat a1001's phone registered, the seat ready, a caller talking to it: the INVITE it got.
-fn talking(sim: &mut Sim, caller: &mut Phone, phone: &mut SeatPhone) -> Request {
+pub(super) fn talking(sim: &mut Sim, caller: &mut Phone, phone: &mut SeatPhone) -> Request {
     at_work(sim, phone, "a1001");
     queued(sim, caller);
     let invite = rings(sim, phone);
@@ -1844,7 +1844,7 @@ fn the_seat_hanging_up_during_an_answered_consult_completes_it() {
 }
 
 /// The seat's phone asks, in its dialog with the engine, for a transfer to `target`.
-fn refer(phone: &mut SeatPhone, invite: &Request, target: &str) -> String {
+pub(super) fn refer(phone: &mut SeatPhone, invite: &Request, target: &str) -> String {
     let request = phone.request(invite, "REFER", None, None);
     request.replace(
         "Content-Length: 0\r\n",
@@ -1853,7 +1853,7 @@ fn refer(phone: &mut SeatPhone, invite: &Request, target: &str) -> String {
 }
 
 /// The sipfrag status line of the next NOTIFY to `phone`, answered 200.
-fn notified(sim: &mut Sim, phone: &SeatPhone) -> String {
+pub(super) fn notified(sim: &mut Sim, phone: &SeatPhone) -> String {
     let notify = sim.request_to(phone.addr, "NOTIFY");
     assert_eq!(
         notify.headers.get(&HeaderName::Other("Event".into())),

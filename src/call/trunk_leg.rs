@@ -1,4 +1,4 @@
-//! The call's second leg, toward a sub-centre's SIP trunk.
+//! The call's second (or, with a seat on the call, third) leg, toward a sub-centre's SIP trunk.
 
 use crate::dialplan::model::SubCentreId;
 use crate::media::control::LegId;
@@ -26,6 +26,9 @@ pub enum TrunkState {
 pub struct TrunkLeg {
     /// The sub-centre.
     pub subcentre: SubCentreId,
+    /// The external number dialled over its trunk (a seat's `number:` transfer); `None`: the
+    /// sub-centre's own number.
+    pub dialled: Option<String>,
     /// Its media leg (the caller leg's partner).
     pub leg: LegId,
     /// The trunk's address.

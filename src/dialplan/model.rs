@@ -554,4 +554,98 @@ pub struct SubCentre {
     pub always_open: bool,
     /// When it takes calls, with `always_open = false`.
     pub schedule: Option<ScheduleId>,
+    /// External numbers a seat may transfer a caller to over this trunk (`number:DIGITS`).
+    pub dial_out: Vec<DialPattern>,
+    /// How long it may ring before the engine gives up (CANCEL).
+    pub ring_timeout: Duration,
+    /// Where a caller a seat passed on blind goes when the sub-centre does not take the call;
+    /// `None`: back to the queue the caller came from.
+    pub unanswered: Option<QueueId>,
+}
+
+/// How long a sub-centre rings before the engine gives up, unless it sets `ring_timeout_s`.
+pub const DEFAULT_SUBCENTRE_RING: Duration = Duration::from_secs(30);
+
+/// The most digits an external number (a `number:` target, a `dial_out` pattern) may have.
+pub const MAX_DIALLED_DIGITS: usize = 24;
+
+/// One `dial_out` pattern: digits, `?` for exactly one digit, and a final `*` for any further
+/// digits (none included): `"0571*"`, `"1??????????"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DialPattern {
+    /// The pattern as written.
+    text: String,
+}
+
+/// Why a `dial_out` pattern is not one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DialPatternError {
+    /// Nothing to match.
+    #[error("it is empty")]
+    Empty,
+    /// A character other than a digit, `?` or `*`.
+    #[error("`{0}` is not allowed")]
+    Character(char),
+    /// A `*` before the end.
+    #[error("`*` is only allowed at the end")]
+    StarInside,
+    /// A `*` with nothing before it would let a seat dial anything.
+    #[error("`*` alone would allow every number")]
+    StarAlone,
+    /// More positions than any number we dial has.
+    #[error("it is longer than {MAX_DIALLED_DIGITS} digits")]
+    TooLong,
+}
+
+impl DialPattern {
+    /// Reads a pattern.
+    pub fn parse(text: &str) -> Result<DialPattern, DialPatternError> {
+        let (fixed, open) = match text.strip_suffix('*') {
+            Some(fixed) => (fixed, true),
+            None => (text, false),
+        };
+        if text.is_empty() {
+            return Err(DialPatternError::Empty);
+        }
+        if open && fixed.is_empty() {
+            return Err(DialPatternError::StarAlone);
+        }
+        if let Some(c) = fixed.chars().find(|c| !c.is_ascii_digit() && *c != '?') {
+            return Err(match c {
+                '*' => DialPatternError::StarInside,
+                other => DialPatternError::Character(other),
+            });
+        }
+        if fixed.len() > MAX_DIALLED_DIGITS {
+            return Err(DialPatternError::TooLong);
+        }
+        Ok(DialPattern {
+            text: text.to_string(),
+        })
+    }
+
+    /// Whether `number` (digits only) is one the pattern allows.
+    pub fn matches(&self, number: &str) -> bool {
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        let (fixed, open) = match self.text.strip_suffix('*') {
+            Some(fixed) => (fixed, true),
+            None => (self.text.as_str(), false),
+        };
+        let long_enough = match open {
+            true => number.len() >= fixed.len(),
+            false => number.len() == fixed.len(),
+        };
+        long_enough
+            && fixed
+                .bytes()
+                .zip(number.bytes())
+                .all(|(p, d)| p == b'?' || p == d)
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
 }

@@ -377,7 +377,10 @@ impl Leg {
         };
         let mut sent = 0;
         while let Some(relay) = self.relay.as_mut() {
-            if !relay.fifo.pop_encoded(params.codec, &mut buf[RTP_HEADER_LEN..]) {
+            if !relay
+                .fifo
+                .pop_encoded(params.codec, &mut buf[RTP_HEADER_LEN..])
+            {
                 break;
             }
             relay.quiet_ticks = 0;
@@ -742,7 +745,12 @@ mod tests {
         let mut buf = [0u8; 512];
         let n = far.recv(&mut buf).unwrap();
         let pkt = RtpPacket::parse(&buf[..n]).unwrap();
-        (pkt.marker, pkt.sequence, pkt.timestamp, pkt.payload.to_vec())
+        (
+            pkt.marker,
+            pkt.sequence,
+            pkt.timestamp,
+            pkt.payload.to_vec(),
+        )
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod mixer;
 pub mod plane;
 pub mod ports;
 pub mod prompt;
-pub mod recorder;
 pub mod realtime;
+pub mod recorder;
 pub mod relay;
 pub mod worker;

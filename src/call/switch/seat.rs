@@ -161,6 +161,10 @@ impl Switch {
                         self.run_flow(now, call, actions);
                     }
                 }
+                AcdAction::NotTaken { call, why } => {
+                    self.leave_queue(call);
+                    self.seat_did_not_take(now, call, why);
+                }
                 AcdAction::Announce {
                     call,
                     position,
@@ -873,8 +877,18 @@ impl Switch {
                     }
                 }
             }
-            AcdEvent::Answered { call, seat, .. } => {
-                let seat = self.acd.seat_name(*seat).to_string();
+            AcdEvent::Answered {
+                call,
+                seat: seat_id,
+                ..
+            } => {
+                // A seat has the caller: a failed transfer has nowhere to send it back to any
+                // more, and a transfer to this seat has reached it.
+                if let Some(c) = self.calls.get_mut(call) {
+                    c.returns_to = None;
+                }
+                self.note_seat_transfer(event.at(), *call, Some(*seat_id), "answered");
+                let seat = self.acd.seat_name(*seat_id).to_string();
                 if let Some(visit) = self.visit_of(*call) {
                     visit.left = Some(at);
                     visit.outcome = Some("answered".to_string());
@@ -895,6 +909,7 @@ impl Switch {
                     LeftBecause::MaxWait => "max-wait",
                     LeftBecause::NoSeats => "no-seat",
                     LeftBecause::Removed => "removed",
+                    LeftBecause::NotTaken => "not-taken",
                 };
                 self.close_visit(*call, at, outcome);
             }

@@ -1,6 +1,8 @@
-//! Transfers a seat makes from its desktop: the caller goes on to another skill group or a
-//! sub-centre. Only targets the dialplans declare can be reached (no toll fraud through the
-//! engine), and a caller whose transfer fails goes back to the queue it came from, told so.
+//! Transfers a seat makes from its desktop: the caller goes on to another skill group, a
+//! sub-centre, an external number over a sub-centre's trunk, or one seat. Only targets the
+//! dialplans and the seats file declare can be reached (no toll fraud through the engine), and
+//! a caller whose transfer fails goes back to the queue it came from (or the sub-centre's
+//! `unanswered` queue), told so.
 
 use std::time::Instant;
 
@@ -8,10 +10,11 @@ use serde_json::{json, Value};
 use tracing::info;
 
 use super::Switch;
-use crate::acd::SeatId;
+use crate::acd::{Enqueued, SeatId, SeatState};
 use crate::call::caller::CallId;
+use crate::call::seat_leg::Waiting;
 use crate::desk::{DeskError, TransferKind};
-use crate::dialplan::model::{QueueId, SubCentreId};
+use crate::dialplan::model::{QueueId, SubCentreId, MAX_DIALLED_DIGITS};
 use crate::dialplan::spoken::TRANSFER_FAILED;
 use crate::media::control::MediaCommand;
 use crate::sip::endpoint::ServerTxnId;
@@ -20,12 +23,19 @@ use crate::sip::message::{HeaderName, Method, Request};
 
 /// Where a transfer goes.
 enum Target {
+    /// A skill group, by index and name.
     Queue(QueueId, String),
+    /// A sub-centre's trunk.
     SubCentre(SubCentreId),
+    /// An external number, over the trunk of the first sub-centre whose `dial_out` allows it.
+    Number(SubCentreId, String),
+    /// One seat (an expert seat, say).
+    Seat(SeatId),
 }
 
 impl Switch {
-    /// The seat passes its caller to `to` (`queue:NAME` or `subcentre:NAME`).
+    /// The seat passes its caller to `to`: `queue:NAME`, `subcentre:NAME`, `number:DIGITS` or
+    /// `seat:ID` (blind only).
     pub(super) fn transfer(
         &mut self,
         now: Instant,
@@ -36,26 +46,37 @@ impl Switch {
         let Some(id) = self.call_of_seat(seat) else {
             return Err(DeskError::new(409, "not on a call"));
         };
-        let target = self.transferable(id, to)?;
+        let target = self.target(id, to)?;
+        let shown = self.show_target(to);
         if kind != TransferKind::Blind {
-            let Target::SubCentre(subcentre) = target else {
-                return Err(DeskError::new(
-                    409,
-                    "three-way and consult transfers are made to a sub-centre",
-                ));
+            let (subcentre, number) = match target {
+                Target::SubCentre(subcentre) => (subcentre, None),
+                Target::Number(subcentre, digits) => (subcentre, Some(digits)),
+                Target::Seat(_) => {
+                    return Err(DeskError::new(
+                        409,
+                        "three-way and consult transfers to a seat are not supported yet",
+                    ))
+                }
+                Target::Queue(..) => {
+                    return Err(DeskError::new(
+                        409,
+                        "three-way and consult transfers are made to a sub-centre or a number",
+                    ))
+                }
             };
             if self.calls.get(&id).is_some_and(|c| c.trunk.is_some()) {
                 return Err(DeskError::new(409, "a transfer is already under way"));
             }
             info!(
                 call = id.0,
-                to,
+                to = %shown,
                 kind = kind.as_str(),
                 "the seat calls a sub-centre"
             );
             let index = self.note_transfer(now, id, kind.as_str(), to);
-            if !self.start_trunk(now, id, subcentre, Some(index)) {
-                return Err(DeskError::new(409, format!("{to} cannot be called now")));
+            if !self.start_trunk_to(now, id, subcentre, number, Some(index)) {
+                return Err(DeskError::new(409, format!("{shown} cannot be called now")));
             }
             if kind == TransferKind::Consult {
                 // The caller waits with music; the seat talks to the target once it answers.
@@ -71,17 +92,16 @@ impl Switch {
             // Three-way: the seat and the caller keep talking while the sub-centre rings.
             return Ok(json!({ "transferring": to, "kind": kind.as_str() }));
         }
+        self.reachable_now(id, &target)?;
         info!(
             call = id.0,
-            to,
+            to = %shown,
             kind = kind.as_str(),
             "transfer by the seat"
         );
-        let priority = self
-            .calls
-            .get(&id)
-            .and_then(|c| c.record.queues.last())
-            .map_or(0, |v| v.priority);
+        let last_visit = self.calls.get(&id).and_then(|c| c.record.queues.last());
+        let priority = last_visit.map_or(0, |v| v.priority);
+        let origin = last_visit.map(|v| v.queue.clone());
         let index = self.note_transfer(now, id, kind.as_str(), to);
         // Blind: the seat leaves now and goes to wrap-up.
         self.end_seat_link(now, id, true);
@@ -92,50 +112,187 @@ impl Switch {
                 self.run_flow(now, id, actions);
             }
             Target::SubCentre(subcentre) => {
-                let origin = self
-                    .calls
-                    .get(&id)
-                    .and_then(|c| c.record.queues.last())
-                    .map(|v| v.queue.clone());
-                if let Some(call) = self.calls.get_mut(&id) {
-                    call.returns_to = origin;
-                }
-                match self.start_trunk(now, id, subcentre, Some(index)) {
-                    // The caller hears music while the sub-centre rings.
-                    true => self.play_hold_music(id),
-                    false => {
-                        self.back_from_transfer(now, id);
-                    }
-                }
+                self.blind_to_trunk(now, id, subcentre, None, index, origin)
             }
+            Target::Number(subcentre, digits) => {
+                self.blind_to_trunk(now, id, subcentre, Some(digits), index, origin)
+            }
+            Target::Seat(target) => self.blind_to_seat(now, id, target, priority, index, origin),
         }
         Ok(json!({ "transferred": to, "kind": kind.as_str() }))
     }
 
-    /// The target, when the call can be passed to it now: declared, and for a skill group,
-    /// someone at work there.
-    fn transferable(&self, id: CallId, to: &str) -> Result<Target, DeskError> {
-        let target = self.target(id, to)?;
-        if let Target::Queue(_, name) = &target {
-            let staffed = self
-                .acd
-                .queues()
-                .iter()
-                .any(|q| &q.name == name && q.staffed > 0);
-            if !staffed {
-                return Err(DeskError::new(409, format!("no seat of {name} is at work")));
+    /// The caller, alone now, rings a sub-centre's trunk (for `number`, or the sub-centre's
+    /// own number) with music; if it does not take the call, the caller goes to the
+    /// sub-centre's `unanswered` queue, or else back to `origin`.
+    fn blind_to_trunk(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        subcentre: SubCentreId,
+        number: Option<String>,
+        index: usize,
+        origin: Option<String>,
+    ) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            let dialplan = &call.plan.dialplan;
+            let unanswered = dialplan
+                .subcentres
+                .get(subcentre.0 as usize)
+                .and_then(|s| s.unanswered)
+                .and_then(|q| dialplan.queues.get(q.0 as usize))
+                .map(|q| q.name.clone());
+            call.returns_to = unanswered.or(origin);
+        }
+        match self.start_trunk_to(now, id, subcentre, number, Some(index)) {
+            // The caller hears music while the sub-centre rings.
+            true => self.play_hold_music(id),
+            false => {
+                self.back_from_transfer(now, id);
             }
         }
+    }
+
+    /// The caller, alone now, waits with music for one seat (in the name of the queue it
+    /// came from); if that seat does not take it, back to that queue.
+    fn blind_to_seat(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        seat: SeatId,
+        priority: u8,
+        index: usize,
+        origin: Option<String>,
+    ) {
+        let Some(origin) = origin else {
+            return;
+        };
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.returns_to = Some(origin.clone());
+        }
+        match self.acd.enqueue_for_seat(now, id, &origin, priority, seat) {
+            Enqueued::Waiting => {
+                let visit = self.open_queue_visit(now, id, &origin, priority);
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.waiting = Some(Waiting {
+                        queue: origin,
+                        visit,
+                        play: None,
+                    });
+                }
+                self.play_waiting(id, Vec::new());
+            }
+            Enqueued::NoSeats => {
+                self.note_transfer_outcome(now, id, index, "logged-out");
+                self.back_from_transfer(now, id);
+            }
+        }
+    }
+
+    /// The seat a blind transfer went to took the call (`answered`) or did not (`declined`,
+    /// `no-answer`, `not-ready`, `logged-out`): the record's open transfer to it says so.
+    pub(super) fn note_seat_transfer(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        seat: Option<SeatId>,
+        outcome: &str,
+    ) {
+        let name = seat.map(|s| format!("seat:{}", self.acd.seat_name(s)));
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let open = call.record.transfers.iter().rposition(|t| {
+            t.outcome.is_none()
+                && match &name {
+                    Some(name) => &t.target == name,
+                    None => t.target.starts_with("seat:"),
+                }
+        });
+        if let Some(index) = open {
+            self.note_transfer_outcome(now, id, index, outcome);
+        }
+    }
+
+    /// The ACD gave up on the seat the caller was transferred to (`why`): back to the queue
+    /// the caller came from, told so.
+    pub(super) fn seat_did_not_take(&mut self, now: Instant, id: CallId, why: &str) {
+        info!(
+            call = id.0,
+            why, "the seat transferred to did not take the call"
+        );
+        self.note_seat_transfer(now, id, None, why);
+        if !self.back_from_transfer(now, id) {
+            // Not a transfer after all: the dialplan's way on when no seat can take the call.
+            let nav = self.calls.get_mut(&id).and_then(|c| c.nav.as_mut());
+            if let Some(actions) = nav.map(|nav| nav.on_queue_unavailable(now)) {
+                self.run_flow(now, id, actions);
+            }
+        }
+    }
+
+    /// The target, when the call can be passed to it now: declared, and for a skill group,
+    /// someone at work there; for a seat, logged in.
+    fn transferable(&self, id: CallId, to: &str) -> Result<Target, DeskError> {
+        let target = self.target(id, to)?;
+        self.reachable_now(id, &target)?;
         Ok(target)
     }
 
-    /// Reads a target: only the call's dialplans' queues and sub-centres.
+    /// Whether a blind transfer can go to `target` now: a skill group with someone at work, a
+    /// seat logged in (and not the one on the call).
+    fn reachable_now(&self, id: CallId, target: &Target) -> Result<(), DeskError> {
+        match target {
+            Target::Queue(_, name) => {
+                let staffed = self
+                    .acd
+                    .queues()
+                    .iter()
+                    .any(|q| &q.name == name && q.staffed > 0);
+                match staffed {
+                    true => Ok(()),
+                    false => Err(DeskError::new(409, format!("no seat of {name} is at work"))),
+                }
+            }
+            Target::Seat(seat) => {
+                let name = self.acd.seat_name(*seat);
+                let call = self.calls.get(&id);
+                let on_the_call = call
+                    .and_then(|c| c.seats.as_ref())
+                    .and_then(|s| s.link.as_ref())
+                    .is_some_and(|l| l.seat == *seat);
+                if on_the_call {
+                    return Err(DeskError::new(
+                        409,
+                        format!("seat:{name} is the seat on the call"),
+                    ));
+                }
+                if call.and_then(|c| c.record.queues.last()).is_none() {
+                    return Err(DeskError::new(409, "the call came from no queue"));
+                }
+                let logged_in = self
+                    .acd
+                    .seat_view(*seat)
+                    .is_some_and(|v| v.state != SeatState::LoggedOut && !v.logging_out);
+                match logged_in {
+                    true => Ok(()),
+                    false => Err(DeskError::new(409, format!("seat:{name} is not logged in"))),
+                }
+            }
+            Target::SubCentre(_) | Target::Number(..) => Ok(()),
+        }
+    }
+
+    /// Reads a target: only the call's dialplans' queues and sub-centres, numbers one of their
+    /// sub-centres' `dial_out` allows, and the seats of the seats file.
     fn target(&self, id: CallId, to: &str) -> Result<Target, DeskError> {
         let refused = || {
             DeskError::new(
                 403,
                 format!(
-                    "{to}: not a declared target (queue:NAME or subcentre:NAME of the dialplans)"
+                    "{}: not a declared target (queue:NAME or subcentre:NAME of the dialplans, \
+                     seat:ID of the seats file, or number:DIGITS a sub-centre's dial_out allows)",
+                    self.show_target(to)
                 ),
             )
         };
@@ -154,7 +311,50 @@ impl Switch {
                 .position(|s| s.name == name)
                 .map(|at| Target::SubCentre(SubCentreId(at as u32)))
                 .ok_or_else(refused),
+            Some(("number", digits)) => {
+                let digits_only = !digits.is_empty()
+                    && digits.len() <= MAX_DIALLED_DIGITS
+                    && digits.bytes().all(|b| b.is_ascii_digit());
+                if !digits_only {
+                    return Err(DeskError::new(
+                        403,
+                        format!(
+                            "{}: a number is 1 to {MAX_DIALLED_DIGITS} digits",
+                            self.show_target(to)
+                        ),
+                    ));
+                }
+                let allowed = dialplan
+                    .subcentres
+                    .iter()
+                    .position(|s| s.dial_out.iter().any(|p| p.matches(digits)));
+                match allowed {
+                    Some(at) => Ok(Target::Number(SubCentreId(at as u32), digits.to_string())),
+                    None => Err(DeskError::new(
+                        403,
+                        format!(
+                            "{}: no sub-centre's dial_out allows this number",
+                            self.show_target(to)
+                        ),
+                    )),
+                }
+            }
+            Some(("seat", name)) => self
+                .seat_book
+                .by_id(name)
+                .and_then(|_| self.acd.seat_id(name))
+                .map(Target::Seat)
+                .ok_or_else(refused),
             _ => Err(refused()),
+        }
+    }
+
+    /// A target as logs and messages show it: a `number:` target's digits redacted when the
+    /// configuration asks.
+    fn show_target(&self, to: &str) -> String {
+        match to.strip_prefix("number:") {
+            Some(digits) => format!("number:{}", self.show_number(digits)),
+            None => to.to_string(),
         }
     }
 
@@ -277,8 +477,9 @@ impl Switch {
     }
 
     /// A REFER from the seat's phone (RFC 3515): a blind transfer to the target its Refer-To
-    /// names (a queue's or a sub-centre's name, or a sub-centre's number), reported back with
-    /// NOTIFYs; then the seat leaves. REFER with Replaces (attended from the phone) is refused.
+    /// names (a queue's or a sub-centre's name, a sub-centre's number, a seat's SIP username,
+    /// or a number a sub-centre's `dial_out` allows), reported back with NOTIFYs; then the seat
+    /// leaves. REFER with Replaces joins the caller to the phone's own consult line.
     pub(super) fn seat_refer(
         &mut self,
         now: Instant,
@@ -324,8 +525,13 @@ impl Switch {
             .find(|s| s.name == user || s.number.as_deref() == Some(user.as_str()))
         {
             format!("subcentre:{}", centre.name)
+        } else if let Some(seat) = self.seat_book.by_username(&user) {
+            format!("seat:{}", seat.id)
+        } else if self.target(id, &format!("number:{user}")).is_ok() {
+            format!("number:{user}")
         } else {
-            info!(call = id.0, target = %user, "REFER to an undeclared target refused");
+            let shown = self.show_number(&user);
+            info!(call = id.0, target = %shown, "REFER to an undeclared target refused");
             return self.reply(now, txn, refer, 403);
         };
         let Some(seat) = call

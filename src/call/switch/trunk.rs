@@ -1,8 +1,10 @@
-//! The call's second leg toward a sub-centre's SIP trunk (分中心): INVITE with our offer, a
-//! ring timeout with CANCEL, and once answered both legs' media bridged in the engine. A trunk
-//! that fails or does not answer sends the caller on to the dialplan's fallback.
+//! The call's second leg toward a sub-centre's SIP trunk (分中心), for the sub-centre's number
+//! or an external number its `dial_out` allows: INVITE with our offer, the sub-centre's ring
+//! timeout with CANCEL, and once answered both legs' media bridged in the engine. A trunk that
+//! fails or does not answer sends the caller on to the dialplan's fallback (or, after a seat's
+//! transfer, back to a queue or to the seat).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::{info, warn};
 
@@ -20,9 +22,6 @@ use crate::sip::message::{HeaderName, Method, Request, Response};
 use crate::sip::peer::Peer;
 use crate::sip::uri::Uri;
 
-/// How long a sub-centre may ring before the engine gives up (CANCEL) and the caller goes on.
-pub const TRUNK_RING: Duration = Duration::from_secs(30);
-
 impl Switch {
     /// Starts passing the call to a sub-centre; false when that cannot even start (the
     /// dialplan's fallback runs then).
@@ -32,6 +31,20 @@ impl Switch {
         now: Instant,
         id: CallId,
         subcentre: SubCentreId,
+        transfer: Option<usize>,
+    ) -> bool {
+        self.start_trunk_to(now, id, subcentre, None, transfer)
+    }
+
+    /// [`Switch::start_trunk`], calling `number` over the sub-centre's trunk when given (an
+    /// external number its `dial_out` allows) instead of the sub-centre's own number. The
+    /// sub-centre's schedule applies either way.
+    pub(super) fn start_trunk_to(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        subcentre: SubCentreId,
+        number: Option<String>,
         transfer: Option<usize>,
     ) -> bool {
         let Some(call) = self.calls.get_mut(&id) else {
@@ -74,6 +87,7 @@ impl Switch {
         };
         call.trunk = Some(TrunkLeg {
             subcentre,
+            dialled: number,
             leg,
             peer,
             state: TrunkState::Opening,
@@ -85,7 +99,7 @@ impl Switch {
             authenticated: false,
             transfer,
         });
-        info!(call = id.0, subcentre = %name, "passing the call to the sub-centre");
+        info!(call = id.0, subcentre = %name, "passing the call to the sub-centre's trunk");
         self.media.push_back(MediaCommand::Open { leg });
         true
     }
@@ -116,7 +130,12 @@ impl Switch {
         else {
             return;
         };
-        let number = centre.number.clone().unwrap_or(dialled);
+        let ring = centre.ring_timeout;
+        let number = trunk
+            .dialled
+            .clone()
+            .or_else(|| centre.number.clone())
+            .unwrap_or(dialled);
         let target = Uri::sip(
             Some(&number),
             &centre.trunk.ip().to_string(),
@@ -156,7 +175,7 @@ impl Switch {
                     trunk.txn = Some(txn);
                 }
                 self.by_trunk_invite.insert(txn, id);
-                self.wakes.set(Wake::Trunk(id), now + TRUNK_RING);
+                self.wakes.set(Wake::Trunk(id), now + ring);
             }
             None => self.trunk_failed(now, id, "unsendable"),
         }
@@ -381,7 +400,9 @@ impl Switch {
         self.run_flow(now, id, actions);
     }
 
-    /// No answer within [`TRUNK_RING`]: CANCEL, and the caller goes on at once.
+    /// No answer within the sub-centre's ring timeout (its `ring_timeout_s`, else
+    /// [`crate::dialplan::model::DEFAULT_SUBCENTRE_RING`]): CANCEL, and the caller goes on at
+    /// once.
     pub(super) fn trunk_ring_timeout(&mut self, now: Instant, id: CallId) {
         let Some(trunk) = self.calls.get_mut(&id).and_then(|c| c.trunk.as_mut()) else {
             return;

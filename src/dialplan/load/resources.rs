@@ -5,10 +5,13 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::spans::{is_number, Diags, Fields, Pos, Src};
+use super::spans::{is_number, Diags, Field, Fields, Pos, Src};
 use super::time::schedule_ref;
 use super::Loader;
-use crate::dialplan::model::{NumberList, QueueDecl, QueueId, Strategy, SubCentre, TrunkTransport};
+use crate::dialplan::model::{
+    DialPattern, NumberList, QueueDecl, QueueId, Strategy, SubCentre, TrunkTransport,
+    DEFAULT_SUBCENTRE_RING,
+};
 use crate::dialplan::spoken::{ANNOUNCEMENT_PROMPTS, TRANSFER_FAILED};
 
 /// The keys of a list.
@@ -43,7 +46,13 @@ const SUBCENTRE_KEYS: &[&str] = &[
     "password",
     "always_open",
     "schedule",
+    "dial_out",
+    "ring_timeout_s",
+    "unanswered",
 ];
+/// What a `dial_out` pattern must be.
+const DIAL_PATTERN: &str =
+    "digits, `?` for exactly one digit and a final `*` for any further digits, e.g. \"0571*\"";
 
 /// Every `[lists.NAME]`, with its file read and checked.
 pub(super) fn lists(l: &mut Loader<'_>) {
@@ -387,6 +396,17 @@ pub(super) fn subcentres(l: &mut Loader<'_>) {
             ),
             _ => {}
         }
+        let dial_out = dial_out(l, s.src, &fields);
+        let ring_timeout = int(
+            l,
+            &fields,
+            "ring_timeout_s",
+            5,
+            300,
+            "a number of seconds (5..=300)",
+        )
+        .map_or(DEFAULT_SUBCENTRE_RING, |n| Duration::from_secs(n as u64));
+        let unanswered = fields.get("unanswered").and_then(|f| unanswered(l, f));
         l.plan.subcentres.push(SubCentre {
             name: s.name.to_string(),
             display,
@@ -397,6 +417,58 @@ pub(super) fn subcentres(l: &mut Loader<'_>) {
             password,
             always_open,
             schedule,
+            dial_out,
+            ring_timeout,
+            unanswered,
         });
     }
+}
+
+/// `dial_out`: the external numbers seats may transfer callers to over the trunk, each pattern
+/// once.
+fn dial_out(l: &mut Loader<'_>, src: &Src, fields: &Fields<'_>) -> Vec<DialPattern> {
+    let Some(f) = fields.get("dial_out") else {
+        return Vec::new();
+    };
+    let expected = "a list of number patterns, e.g. [\"0571*\", \"1??????????\"]";
+    let Some(texts) = l.d.strings(src, f, expected) else {
+        return Vec::new();
+    };
+    let mut out: Vec<DialPattern> = Vec::new();
+    for (text, pos) in texts {
+        match DialPattern::parse(text) {
+            Err(why) => l.d.error(
+                &pos,
+                format!("`dial_out` pattern \"{text}\": {why}; expected {DIAL_PATTERN}"),
+            ),
+            Ok(_) if out.iter().any(|p| p.as_str() == text) => l.d.error(
+                &pos,
+                format!("pattern \"{text}\" is named twice in `dial_out`"),
+            ),
+            Ok(pattern) => out.push(pattern),
+        }
+    }
+    out
+}
+
+/// `unanswered = "queue:NAME"`: a declared queue.
+fn unanswered(l: &mut Loader<'_>, f: &Field<'_>) -> Option<QueueId> {
+    let expected = "\"queue:NAME\" with a declared queue";
+    let text = l.d.str(f, expected)?;
+    let Some(name) = text.strip_prefix("queue:") else {
+        l.d.error(
+            &f.pos,
+            format!("`unanswered` must be {expected}, found \"{text}\""),
+        );
+        return None;
+    };
+    let id = l.decl.queues.id(name);
+    if id.is_none() {
+        l.broken = true;
+        l.d.error(
+            &f.pos,
+            format!("queue `{name}` is not declared in any [queues.NAME]"),
+        );
+    }
+    id.map(QueueId)
 }

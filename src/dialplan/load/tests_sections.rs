@@ -7,7 +7,10 @@ use chrono::NaiveDate;
 
 use super::tests::{errors, load_in, loads, MAIN, SHARED};
 use super::{load_dir, load_files};
-use crate::dialplan::model::{Interval, MatchOn, UnknownTreatment};
+use crate::dialplan::model::{
+    DialPattern, DialPatternError, Interval, MatchOn, QueueId, UnknownTreatment,
+    DEFAULT_SUBCENTRE_RING,
+};
 use crate::dialplan::spoken::ANNOUNCEMENT_PROMPTS;
 
 #[test]
@@ -273,6 +276,93 @@ schedule = "office"
             "dp/x.toml:9:1: error: `schedule` is only allowed with `always_open = false`",
         ]
     );
+}
+
+#[test]
+fn subcentre_dial_out_ring_timeout_and_unanswered_are_checked() {
+    let x = r#"[subcentres.pbx]
+trunk = "10.0.0.1:5060"
+dial_out = ["0571*", "05-71", "*", "05*71", "", "0571*", 571]
+ring_timeout_s = 3
+unanswered = "general"
+
+[subcentres.p2]
+trunk = "10.0.0.2:5060"
+dial_out = "0571*"
+ring_timeout_s = "20"
+unanswered = "queue:nobody"
+"#;
+    let bad = |column: u32, pattern: &str, why: &str| {
+        format!(
+            "dp/x.toml:3:{column}: error: `dial_out` pattern \"{pattern}\": {why}; expected \
+             digits, `?` for exactly one digit and a final `*` for any further digits, e.g. \
+             \"0571*\""
+        )
+    };
+    assert_eq!(
+        errors(x),
+        [
+            bad(22, "05-71", "`-` is not allowed"),
+            bad(31, "*", "`*` alone would allow every number"),
+            bad(36, "05*71", "`*` is only allowed at the end"),
+            bad(45, "", "it is empty"),
+            "dp/x.toml:3:49: error: pattern \"0571*\" is named twice in `dial_out`".to_string(),
+            "dp/x.toml:3:58: error: item 7 of `dial_out` must be a string, found an integer"
+                .to_string(),
+            "dp/x.toml:4:18: error: `ring_timeout_s` must be a number of seconds (5..=300), found 3"
+                .to_string(),
+            "dp/x.toml:5:14: error: `unanswered` must be \"queue:NAME\" with a declared queue, \
+             found \"general\""
+                .to_string(),
+            "dp/x.toml:9:12: error: `dial_out` must be a list of number patterns, e.g. \
+             [\"0571*\", \"1??????????\"], found a string"
+                .to_string(),
+            "dp/x.toml:10:18: error: `ring_timeout_s` must be a number of seconds (5..=300), \
+             found a string"
+                .to_string(),
+            "dp/x.toml:11:14: error: queue `nobody` is not declared in any [queues.NAME]"
+                .to_string(),
+        ]
+    );
+}
+
+#[test]
+fn subcentre_dial_out_ring_timeout_and_unanswered_are_read() {
+    let x = "[subcentres.pbx]\ntrunk = \"10.0.0.1:5060\"\n\
+             dial_out = [\"0571*\", \"1??????????\"]\nring_timeout_s = 12\n\
+             unanswered = \"queue:general\"\n";
+    let plan = loads(x).dialplan;
+    let pbx = plan.subcentres.iter().find(|s| s.name == "pbx").unwrap();
+    let patterns: Vec<&str> = pbx.dial_out.iter().map(|p| p.as_str()).collect();
+    assert_eq!(patterns, ["0571*", "1??????????"]);
+    assert_eq!(pbx.ring_timeout, std::time::Duration::from_secs(12));
+    assert_eq!(pbx.unanswered, Some(QueueId(0)));
+    // Left out: no numbers, 30 s, back to the caller's own queue.
+    let tax = plan.subcentres.iter().find(|s| s.name == "tax").unwrap();
+    assert!(tax.dial_out.is_empty());
+    assert_eq!(tax.ring_timeout, DEFAULT_SUBCENTRE_RING);
+    assert_eq!(tax.unanswered, None);
+}
+
+#[test]
+fn dial_out_patterns_match_whole_numbers() {
+    let pattern = |text: &str| DialPattern::parse(text).expect("a pattern");
+    let area = pattern("0571*");
+    assert!(area.matches("0571"));
+    assert!(area.matches("057187654321"));
+    assert!(!area.matches("057287654321"));
+    assert!(!area.matches("057"));
+    let mobile = pattern("1??????????");
+    assert!(mobile.matches("13800000000"));
+    assert!(!mobile.matches("1380000000"), "one digit short");
+    assert!(!mobile.matches("138000000001"), "one digit long");
+    assert!(!mobile.matches("1380000000a"), "digits only");
+    assert!(!pattern("12345").matches(""));
+    assert_eq!(
+        DialPattern::parse(&"1".repeat(25)),
+        Err(DialPatternError::TooLong)
+    );
+    assert!(DialPattern::parse(&format!("{}*", "1".repeat(24))).is_ok());
 }
 
 #[test]
