@@ -16,10 +16,13 @@ use std::time::{Duration, Instant};
 use hotline::media::codec::Codec;
 use hotline::media::prompt::Prompt;
 use hotline::rtp::RtpPacket;
+use hotline::tickets::CallRecord;
 use support::records::records;
 use support::rtp::{Heard, RtpPeer};
 use support::seats::{desk_post, log_in_all, register, seats_config, TestSeat};
-use support::sipp::{calls_ended, wait_for_log, write_scenario, Sipp, SippChild};
+use support::sipp::{
+    bye_answered, calls_ended, wait_for_log, write_scenario, CallEnded, Sipp, SippChild, OK_TO_LAST,
+};
 use support::{free_port, prompts_dir, Engine};
 
 /// The caller's tone, Hz.
@@ -86,8 +89,8 @@ struct Centre {
 }
 
 impl Centre {
-    /// An engine with `desks`; the first `registered` of them have a phone registered, each
-    /// at a port of its own (returned in the same order).
+    /// An engine with `desks`; the first `registered` of them are at work: a phone registered,
+    /// each at a port of its own (returned in the same order), and logged in ready.
     fn start(desks: &[Desk], registered: usize) -> (Centre, Vec<u16>) {
         let scratch = tempfile::tempdir().expect("temp dir");
         let pbx_port = free_port();
@@ -106,6 +109,11 @@ impl Centre {
             .assert_all_succeeded(1);
             ports.push(port);
         }
+        let at_work: Vec<TestSeat> = desks[..registered]
+            .iter()
+            .map(|Desk(seat, _)| (*seat).clone())
+            .collect();
+        log_in_all(api, &at_work);
         let centre = Centre {
             engine,
             api,
@@ -113,6 +121,14 @@ impl Centre {
             scratch,
         };
         (centre, ports)
+    }
+
+    /// An engine whose one seat, `s<username>` of `general`, is at work: the seat and the port
+    /// of its phone.
+    fn with_one_seat(username: u32) -> (Centre, TestSeat, u16) {
+        let seat = TestSeat::new(username, 5);
+        let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
+        (centre, seat, ports[0])
     }
 
     fn dir(&self) -> &Path {
@@ -146,14 +162,23 @@ impl Centre {
         )
     }
 
-    /// Stops the engine and reads back its call records.
-    fn records(mut self) -> Vec<hotline::tickets::CallRecord> {
+    /// Stops the engine and reads back the one call's record.
+    fn record(mut self) -> CallRecord {
         let config = self.engine.dir().join("hotline.toml");
         assert!(
             self.engine.terminate().is_some_and(|s| s.success()),
             "the engine stops cleanly"
         );
-        records(&config)
+        let mut records = records(&config);
+        assert_eq!(records.len(), 1, "{records:#?}");
+        records.remove(0)
+    }
+
+    /// The call's `call ended` line, which must say it ended `why` (`SeatHungUp`, ...).
+    fn call_ended(&self, why: &str) -> CallEnded {
+        let mut ended = calls_ended(&self.engine, 1, Duration::from_secs(10));
+        assert_eq!(ended[0].get("why"), why, "{}", ended[0].line);
+        ended.remove(0)
     }
 }
 
@@ -186,29 +211,14 @@ fn seat_phone(dir: &Path, port: u16, voice: &Voice, ring_ms: u64, then: Then) ->
         Then::HangsUpAfter(ms) => xml.replace("TALK_MS", &ms.to_string()),
         Then::WaitsForBye => {
             let (head, _) = xml.split_once(talk).expect("seat_answers.xml changed");
-            format!("{head}{ANSWERS_BYE}</scenario>\n")
+            // It never sends a BYE of its own: the variables it took from the INVITE go unused.
+            let bye = bye_answered(30000);
+            format!("{head}{bye}  <Reference variables=\"caller,engine\"/>\n</scenario>\n")
         }
     };
     let file = write_scenario(dir, &format!("phone-{port}.xml"), &xml);
     Sipp::uas(&file, port).within(40).spawn_in(dir)
 }
-
-/// A seat phone's last steps: the engine's BYE, answered (it never sends its own, so the
-/// variables it took from the INVITE go unused).
-const ANSWERS_BYE: &str = r#"  <recv request="BYE" timeout="30000"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-  <Reference variables="caller,engine"/>
-"#;
 
 /// The sub-centre's PBX: the INVITE must ask for 12366; it rings `ring_ms`, answers with PCMU
 /// at the test's RTP port (`-set pbx_rtp`), talks `talk_ms` and hangs up.
@@ -489,20 +499,90 @@ fn completes(who: &str, sipp: SippChild) {
     );
 }
 
+/// The caller and `other` talk 1.5 s while the `gone` (hung up) only listen: each of the two
+/// hears the other's tone and neither its own nor the seat's, and the gone hear nothing.
+fn the_caller_talks_with(caller: &mut Voice, other: &mut Voice, gone: &mut [&mut Voice]) {
+    let (caller_hz, other_hz) = (caller.hz, other.hz);
+    let mut voices: Vec<&mut Voice> = vec![caller, other];
+    for voice in gone.iter_mut() {
+        voice.engine = None;
+        voices.push(&mut **voice);
+    }
+    let heard = talk(&mut voices, 75);
+    assert_hears(
+        voices[0].name,
+        &heard[0],
+        &[other_hz],
+        &[caller_hz, SEAT_HZ],
+    );
+    assert_hears(
+        voices[1].name,
+        &heard[1],
+        &[caller_hz],
+        &[other_hz, SEAT_HZ],
+    );
+    for (voice, heard) in voices.iter().zip(&heard).skip(2) {
+        assert!(
+            heard.is_empty(),
+            "{} is hung up, yet its leg got {} samples",
+            voice.name,
+            heard.len()
+        );
+    }
+}
+
+/// Asserts the record's one transfer: `kind` to `target`, ended `outcome` (an answered one
+/// with its answer time).
+fn assert_transfer(record: &CallRecord, kind: &str, target: &str, outcome: &str) {
+    assert_eq!(record.transfers.len(), 1, "{record:#?}");
+    let transfer = &record.transfers[0];
+    assert_eq!(transfer.kind, kind, "{transfer:?}");
+    assert_eq!(transfer.target, target, "{transfer:?}");
+    assert_eq!(transfer.outcome.as_deref(), Some(outcome), "{transfer:?}");
+    if outcome == "answered" {
+        assert!(transfer.answered.is_some(), "{transfer:?}");
+    }
+}
+
+/// A queue visit as (queue, outcome, seat).
+type Visit<'a> = (&'a str, Option<&'a str>, Option<&'a str>);
+
+/// The record's queue visits.
+fn visits(record: &CallRecord) -> Vec<Visit<'_>> {
+    record
+        .queues
+        .iter()
+        .map(|v| (v.queue.as_str(), v.outcome.as_deref(), v.seat.as_deref()))
+        .collect()
+}
+
+/// A visit to `queue` that `seat` answered.
+fn answered_in<'a>(queue: &'a str, seat: &'a TestSeat) -> Visit<'a> {
+    (queue, Some("answered"), Some(seat.id.as_str()))
+}
+
+/// Asserts that `by` (`seat`, `subcentre`) ended the call with its BYE.
+fn assert_ended_by(record: &CallRecord, by: &str) {
+    let end = record.end.as_ref().expect("finished");
+    assert_eq!(
+        (end.by.as_str(), end.cause.as_str()),
+        (by, "bye"),
+        "{end:?}"
+    );
+}
+
 #[test]
 fn three_way_caller_seat_and_subcentre_hear_the_other_two_then_go_on_without_the_seat() {
     // The seat phone hangs up SEAT_TALK_MS after answering; the conference is measured well
     // before that, and the sub-centre stays on long enough after it.
     const SEAT_TALK_MS: u64 = 5000;
-    let seat = TestSeat::new(4101, 5);
-    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
-    log_in_all(centre.api, std::slice::from_ref(&seat));
+    let (centre, seat, port) = Centre::with_one_seat(4101);
     let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
     let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
     let mut pbx_voice = Voice::new("the sub-centre", OTHER_HZ, Codec::Pcmu);
     let phone = seat_phone(
         centre.dir(),
-        ports[0],
+        port,
         &seat_voice,
         0,
         Then::HangsUpAfter(SEAT_TALK_MS),
@@ -538,56 +618,19 @@ fn three_way_caller_seat_and_subcentre_hear_the_other_two_then_go_on_without_the
 
     // The seat's phone hangs up (its BYE, answered): caller and sub-centre go on.
     completes("the seat phone", phone);
-    let heard = talk(&mut [&mut caller_voice, &mut pbx_voice], 75);
-    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ, SEAT_HZ]);
-    assert_hears(
-        "the sub-centre",
-        &heard[1],
-        &[CALLER_HZ],
-        &[OTHER_HZ, SEAT_HZ],
-    );
+    the_caller_talks_with(&mut caller_voice, &mut pbx_voice, &mut [&mut seat_voice]);
 
     // The sub-centre hangs up; the engine hangs up the caller.
-    completes("the sub-centre's PBX", pbx);
-    completes("the caller", caller);
-    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
-    assert_eq!(ended[0].get("why"), "SubCentreHungUp", "{}", ended[0].line);
-
-    let records = centre.records();
-    assert_eq!(records.len(), 1, "{records:#?}");
-    let record = &records[0];
-    assert_eq!(record.transfers.len(), 1, "{record:#?}");
-    let transfer = &record.transfers[0];
-    assert_eq!(transfer.kind, "three-way", "{transfer:?}");
-    assert_eq!(transfer.target, "subcentre:tax", "{transfer:?}");
-    assert_eq!(
-        transfer.outcome.as_deref(),
-        Some("answered"),
-        "{transfer:?}"
-    );
-    assert!(transfer.answered.is_some(), "{transfer:?}");
-    assert_eq!(record.queues.len(), 1, "{record:#?}");
-    let visit = &record.queues[0];
-    assert_eq!(visit.queue, "general");
-    assert_eq!(visit.outcome.as_deref(), Some("answered"), "{visit:?}");
-    assert_eq!(visit.seat.as_deref(), Some(seat.id.as_str()), "{visit:?}");
-    let end = record.end.as_ref().expect("finished");
-    assert_eq!(
-        (end.by.as_str(), end.cause.as_str()),
-        ("subcentre", "bye"),
-        "{end:?}"
-    );
+    the_trunk_hangs_up(centre, &seat, pbx, caller, "three-way", "subcentre:tax");
 }
 
 #[test]
 fn blind_to_a_subcentre_the_seat_leaves_at_once_and_the_caller_talks_with_the_subcentre() {
-    let seat = TestSeat::new(4201, 5);
-    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
-    log_in_all(centre.api, std::slice::from_ref(&seat));
+    let (centre, seat, port) = Centre::with_one_seat(4201);
     let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
     let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
     let mut pbx_voice = Voice::new("the sub-centre", OTHER_HZ, Codec::Pcmu);
-    let phone = seat_phone(centre.dir(), ports[0], &seat_voice, 0, Then::WaitsForBye);
+    let phone = seat_phone(centre.dir(), port, &seat_voice, 0, Then::WaitsForBye);
     // The PBX rings 2 s: the caller hears music meanwhile.
     let pbx = centre.pbx(&pbx_answers(2000, 3000), Some(&pbx_voice));
     let caller = centre.caller(&caller_voice);
@@ -605,69 +648,44 @@ fn blind_to_a_subcentre_the_seat_leaves_at_once_and_the_caller_talks_with_the_su
         "the seat's phone was hung up only after {:?}",
         asked.elapsed()
     );
-    // The seat's phone is gone: its side only listens from now on.
-    seat_voice.engine = None;
     assert!(
         caller_voice.hears_prompt(&opening("queue/music"), Duration::from_secs(5)),
         "the caller hears music while the sub-centre rings"
     );
     pbx_voice.hears_engine(Duration::from_secs(10));
-    let heard = talk(
-        &mut [&mut caller_voice, &mut pbx_voice, &mut seat_voice],
-        75,
-    );
-    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ, SEAT_HZ]);
-    assert_hears(
-        "the sub-centre",
-        &heard[1],
-        &[CALLER_HZ],
-        &[OTHER_HZ, SEAT_HZ],
-    );
-    assert!(
-        heard[2].is_empty(),
-        "the seat's leg is closed: it got {} samples",
-        heard[2].len()
-    );
-    completes("the sub-centre's PBX", pbx);
-    completes("the caller", caller);
-    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
-    assert_eq!(ended[0].get("why"), "SubCentreHungUp", "{}", ended[0].line);
-
-    let records = centre.records();
-    assert_eq!(records.len(), 1, "{records:#?}");
-    let record = &records[0];
-    assert_eq!(record.transfers.len(), 1, "{record:#?}");
-    let transfer = &record.transfers[0];
-    assert_eq!(transfer.kind, "blind", "{transfer:?}");
-    assert_eq!(transfer.target, "subcentre:tax", "{transfer:?}");
-    assert_eq!(
-        transfer.outcome.as_deref(),
-        Some("answered"),
-        "{transfer:?}"
-    );
-    let visit = &record.queues[0];
-    assert_eq!(visit.outcome.as_deref(), Some("answered"), "{visit:?}");
-    assert_eq!(visit.seat.as_deref(), Some(seat.id.as_str()), "{visit:?}");
-    let end = record.end.as_ref().expect("finished");
-    assert_eq!(
-        (end.by.as_str(), end.cause.as_str()),
-        ("subcentre", "bye"),
-        "{end:?}"
-    );
+    // The seat's phone is gone: its side only listens from now on.
+    the_caller_talks_with(&mut caller_voice, &mut pbx_voice, &mut [&mut seat_voice]);
+    the_trunk_hangs_up(centre, &seat, pbx, caller, "blind", "subcentre:tax");
 }
 
 #[test]
 fn blind_to_a_busy_subcentre_sends_the_caller_back_to_the_queue_and_another_seat() {
-    // The first seat is the better-skilled: it gets the call first.
-    let first = TestSeat::new(4301, 5);
-    let second = TestSeat::new(4302, 3);
-    let (centre, ports) = Centre::start(&[Desk(&first, "general"), Desk(&second, "general")], 2);
-    log_in_all(centre.api, &[first.clone(), second.clone()]);
+    the_second_seat_takes_the_caller(4301, "general", Some(PBX_BUSY), "subcentre:tax", "486");
+}
+
+#[test]
+fn blind_to_another_skill_group_rings_its_seat() {
+    the_second_seat_takes_the_caller(4401, "housing", None, "queue:housing", "queued");
+}
+
+/// Seat `s<first>` (general, level 5: it gets the call first) answers the caller and passes it
+/// on blind to `target`; seat `s<first + 1>` (of `skill`, level 3) rings 2 s, answers, talks
+/// 4 s and hangs up. With a `refusing_pbx` (the sub-centre's PBX saying no), the caller is
+/// told the transfer failed while the second seat rings. The record shows the transfer ended
+/// `outcome` and both seats' answers, the second's in `skill`'s queue.
+fn the_second_seat_takes_the_caller(
+    first: u32,
+    skill: &str,
+    refusing_pbx: Option<&str>,
+    target: &str,
+    outcome: &str,
+) {
+    let (first, second) = (TestSeat::new(first, 5), TestSeat::new(first + 1, 3));
+    let (centre, ports) = Centre::start(&[Desk(&first, "general"), Desk(&second, skill)], 2);
     let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
     let mut first_voice = Voice::new("the first seat", SEAT_HZ, Codec::Pcma);
     let mut second_voice = Voice::new("the second seat", OTHER_HZ, Codec::Pcma);
     let first_phone = seat_phone(centre.dir(), ports[0], &first_voice, 0, Then::WaitsForBye);
-    // The second phone rings 2 s (the caller hears the notice meanwhile), talks 4 s.
     let second_phone = seat_phone(
         centre.dir(),
         ports[1],
@@ -675,117 +693,40 @@ fn blind_to_a_busy_subcentre_sends_the_caller_back_to_the_queue_and_another_seat
         2000,
         Then::HangsUpAfter(4000),
     );
-    let pbx = centre.pbx(PBX_BUSY, None);
+    let pbx = refusing_pbx.map(|scenario| centre.pbx(scenario, None));
     let caller = centre.caller(&caller_voice);
 
     caller_voice.hears_engine(Duration::from_secs(10));
     first_voice.hears_engine(Duration::from_secs(10));
     caller_voice.forget();
-    assert_transferred(centre.transfer(&first, "blind", "subcentre:tax"));
+    assert_transferred(centre.transfer(&first, "blind", target));
     completes("the first seat's phone", first_phone);
-    completes("the busy sub-centre's PBX", pbx);
-    assert!(
-        caller_voice.hears_prompt(&opening("queue/transfer-failed"), Duration::from_secs(10)),
-        "the caller is told the transfer failed"
-    );
-    // Back in `general`, the second seat's phone rings and answers.
+    if let Some(pbx) = pbx {
+        completes("the refusing sub-centre's PBX", pbx);
+        assert!(
+            caller_voice.hears_prompt(&opening("queue/transfer-failed"), Duration::from_secs(10)),
+            "the caller is told the transfer failed"
+        );
+    }
+    // The second seat's phone rings and answers.
     second_voice.hears_engine(Duration::from_secs(10));
-    let heard = talk(&mut [&mut caller_voice, &mut second_voice], 75);
-    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ]);
-    assert_hears("the second seat", &heard[1], &[CALLER_HZ], &[OTHER_HZ]);
+    the_caller_talks_with(
+        &mut caller_voice,
+        &mut second_voice,
+        &mut [&mut first_voice],
+    );
     completes("the second seat's phone", second_phone);
     completes("the caller", caller);
-    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
-    assert_eq!(ended[0].get("why"), "SeatHungUp", "{}", ended[0].line);
+    centre.call_ended("SeatHungUp");
 
-    let records = centre.records();
-    assert_eq!(records.len(), 1, "{records:#?}");
-    let record = &records[0];
-    assert_eq!(record.transfers.len(), 1, "{record:#?}");
-    let transfer = &record.transfers[0];
-    assert_eq!(transfer.kind, "blind", "{transfer:?}");
-    assert_eq!(transfer.target, "subcentre:tax", "{transfer:?}");
-    assert_eq!(transfer.outcome.as_deref(), Some("486"), "{transfer:?}");
-    let visits: Vec<_> = record
-        .queues
-        .iter()
-        .map(|v| (v.queue.as_str(), v.outcome.as_deref(), v.seat.as_deref()))
-        .collect();
+    let record = centre.record();
+    assert_transfer(&record, "blind", target, outcome);
     assert_eq!(
-        visits,
-        [
-            ("general", Some("answered"), Some(first.id.as_str())),
-            ("general", Some("answered"), Some(second.id.as_str())),
-        ],
+        visits(&record),
+        [answered_in("general", &first), answered_in(skill, &second)],
         "{record:#?}"
     );
-    let end = record.end.as_ref().expect("finished");
-    assert_eq!(
-        (end.by.as_str(), end.cause.as_str()),
-        ("seat", "bye"),
-        "{end:?}"
-    );
-}
-
-#[test]
-fn blind_to_another_skill_group_rings_its_seat() {
-    let general = TestSeat::new(4401, 5);
-    let housing = TestSeat::new(4402, 5);
-    let (centre, ports) = Centre::start(&[Desk(&general, "general"), Desk(&housing, "housing")], 2);
-    log_in_all(centre.api, &[general.clone(), housing.clone()]);
-    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
-    let mut general_voice = Voice::new("the general seat", SEAT_HZ, Codec::Pcma);
-    let mut housing_voice = Voice::new("the housing seat", OTHER_HZ, Codec::Pcma);
-    let general_phone = seat_phone(centre.dir(), ports[0], &general_voice, 0, Then::WaitsForBye);
-    let housing_phone = seat_phone(
-        centre.dir(),
-        ports[1],
-        &housing_voice,
-        0,
-        Then::HangsUpAfter(4000),
-    );
-    let caller = centre.caller(&caller_voice);
-
-    caller_voice.hears_engine(Duration::from_secs(10));
-    general_voice.hears_engine(Duration::from_secs(10));
-    assert_transferred(centre.transfer(&general, "blind", "queue:housing"));
-    completes("the general seat's phone", general_phone);
-    housing_voice.hears_engine(Duration::from_secs(10));
-    let heard = talk(&mut [&mut caller_voice, &mut housing_voice], 75);
-    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ]);
-    assert_hears("the housing seat", &heard[1], &[CALLER_HZ], &[OTHER_HZ]);
-    completes("the housing seat's phone", housing_phone);
-    completes("the caller", caller);
-    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
-    assert_eq!(ended[0].get("why"), "SeatHungUp", "{}", ended[0].line);
-
-    let records = centre.records();
-    assert_eq!(records.len(), 1, "{records:#?}");
-    let record = &records[0];
-    assert_eq!(record.transfers.len(), 1, "{record:#?}");
-    let transfer = &record.transfers[0];
-    assert_eq!(transfer.kind, "blind", "{transfer:?}");
-    assert_eq!(transfer.target, "queue:housing", "{transfer:?}");
-    assert_eq!(transfer.outcome.as_deref(), Some("queued"), "{transfer:?}");
-    let visits: Vec<_> = record
-        .queues
-        .iter()
-        .map(|v| (v.queue.as_str(), v.outcome.as_deref(), v.seat.as_deref()))
-        .collect();
-    assert_eq!(
-        visits,
-        [
-            ("general", Some("answered"), Some(general.id.as_str())),
-            ("housing", Some("answered"), Some(housing.id.as_str())),
-        ],
-        "{record:#?}"
-    );
-    let end = record.end.as_ref().expect("finished");
-    assert_eq!(
-        (end.by.as_str(), end.cause.as_str()),
-        ("seat", "bye"),
-        "{end:?}"
-    );
+    assert_ended_by(&record, "seat");
 }
 
 #[test]
@@ -794,7 +735,6 @@ fn undeclared_or_unstaffed_targets_are_refused_and_the_call_stays_with_the_seat(
     // A housing seat is declared but not at work.
     let housing = TestSeat::new(4502, 5);
     let (centre, ports) = Centre::start(&[Desk(&seat, "general"), Desk(&housing, "housing")], 1);
-    log_in_all(centre.api, std::slice::from_ref(&seat));
     let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
     let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
     let phone = seat_phone(
@@ -824,36 +764,40 @@ fn undeclared_or_unstaffed_targets_are_refused_and_the_call_stays_with_the_seat(
     let heard = talk(&mut [&mut caller_voice, &mut seat_voice], 75);
     assert_hears("the caller", &heard[0], &[SEAT_HZ], &[CALLER_HZ]);
     assert_hears("the seat", &heard[1], &[CALLER_HZ], &[SEAT_HZ]);
+    let ended = the_seat_hangs_up_the_call_it_kept(centre, &seat, phone, caller);
+    let handover = format!("queue:general=answered@{}", seat.id);
+    assert_eq!(ended.handovers(), [handover], "{}", ended.line);
+}
+
+/// The seat phone that kept its caller hangs up: both SIPps complete, the call ends
+/// `SeatHungUp`, and its record has no transfer, only the seat's answer in `general`.
+fn the_seat_hangs_up_the_call_it_kept(
+    centre: Centre,
+    seat: &TestSeat,
+    phone: SippChild,
+    caller: SippChild,
+) -> CallEnded {
     completes("the seat phone", phone);
     completes("the caller", caller);
-    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
-    assert_eq!(ended[0].get("why"), "SeatHungUp", "{}", ended[0].line);
-    let handover = format!("queue:general=answered@{}", seat.id);
-    assert_eq!(ended[0].handovers(), [handover], "{}", ended[0].line);
-
-    let records = centre.records();
-    assert_eq!(records.len(), 1, "{records:#?}");
-    let record = &records[0];
+    let ended = centre.call_ended("SeatHungUp");
+    let record = centre.record();
     assert!(record.transfers.is_empty(), "{record:#?}");
-    assert_eq!(record.queues.len(), 1, "{record:#?}");
-    assert_eq!(record.queues[0].seat.as_deref(), Some(seat.id.as_str()));
-    let end = record.end.as_ref().expect("finished");
     assert_eq!(
-        (end.by.as_str(), end.cause.as_str()),
-        ("seat", "bye"),
-        "{end:?}"
+        visits(&record),
+        [answered_in("general", seat)],
+        "{record:#?}"
     );
+    assert_ended_by(&record, "seat");
+    ended
 }
 
 #[test]
 fn blind_to_an_allowed_number_the_caller_talks_with_it_over_the_trunk() {
-    let seat = TestSeat::new(4701, 5);
-    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
-    log_in_all(centre.api, std::slice::from_ref(&seat));
+    let (centre, seat, port) = Centre::with_one_seat(4701);
     let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
     let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
     let mut far_voice = Voice::new("the number", OTHER_HZ, Codec::Pcmu);
-    let phone = seat_phone(centre.dir(), ports[0], &seat_voice, 0, Then::WaitsForBye);
+    let phone = seat_phone(centre.dir(), port, &seat_voice, 0, Then::WaitsForBye);
     // The trunk must be asked for the number itself; it rings 1 s, talks 3 s.
     let pbx = centre.pbx(
         &pbx_answers_for("057187654321", 1000, 3000),
@@ -875,44 +819,34 @@ fn blind_to_an_allowed_number_the_caller_talks_with_it_over_the_trunk() {
     }
     assert_transferred(centre.transfer(&seat, "blind", "number:057187654321"));
     completes("the seat phone", phone);
-    seat_voice.engine = None;
     far_voice.hears_engine(Duration::from_secs(10));
-    let heard = talk(&mut [&mut caller_voice, &mut far_voice], 75);
-    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ, SEAT_HZ]);
-    assert_hears("the number", &heard[1], &[CALLER_HZ], &[OTHER_HZ, SEAT_HZ]);
+    the_caller_talks_with(&mut caller_voice, &mut far_voice, &mut [&mut seat_voice]);
     completes("the trunk (the number's side)", pbx);
     completes("the caller", caller);
-    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
-    assert_eq!(ended[0].get("why"), "SubCentreHungUp", "{}", ended[0].line);
+    centre.call_ended("SubCentreHungUp");
 
-    let records = centre.records();
-    assert_eq!(records.len(), 1, "{records:#?}");
-    let record = &records[0];
+    let record = centre.record();
     assert_eq!(
         record.transfers.len(),
         1,
         "only the allowed number: {record:#?}"
     );
-    let transfer = &record.transfers[0];
-    assert_eq!(transfer.kind, "blind", "{transfer:?}");
-    assert_eq!(transfer.target, "number:057187654321", "{transfer:?}");
+    assert_transfer(&record, "blind", "number:057187654321", "answered");
     assert_eq!(
-        transfer.outcome.as_deref(),
-        Some("answered"),
-        "{transfer:?}"
+        visits(&record),
+        [answered_in("general", &seat)],
+        "{record:#?}"
     );
-    assert!(transfer.answered.is_some(), "{transfer:?}");
-    let visit = &record.queues[0];
-    assert_eq!(visit.seat.as_deref(), Some(seat.id.as_str()), "{visit:?}");
 }
 
 /// What a seat phone that sends REFER does, step by step, after it answered.
-enum PhoneStep {
+#[derive(Clone, Copy)]
+enum PhoneStep<'a> {
     /// Waits this many ms.
     Pause(u64),
     /// Sends REFER with `Refer-To: <target>` (SIPp keywords allowed; `[$engine_host]` is the
     /// engine's host:port) in its dialog with the engine and expects its final answer `status`.
-    Refer { target: &'static str, status: u16 },
+    Refer { target: &'a str, status: u16 },
     /// Receives the engine's NOTIFY of the REFER's progress, checks it (Event `refer`, a
     /// `message/sipfrag;version=2.0` body starting with `sipfrag`, Subscription-State starting
     /// with `state`) and answers 200.
@@ -931,6 +865,18 @@ enum PhoneStep {
     /// SIPp to send a request in it; the CSeq it names is taken from the phone's own count.
     TellsDialog,
 }
+
+/// The engine's first NOTIFY of a REFER it took: trying, the subscription active.
+const NOTIFIED_TRYING: PhoneStep = PhoneStep::Notified {
+    sipfrag: "SIP/2.0 100 Trying",
+    state: "active",
+};
+
+/// The engine's last NOTIFY of a REFER that went through: 200, the subscription terminated.
+const NOTIFIED_OK: PhoneStep = PhoneStep::Notified {
+    sipfrag: "SIP/2.0 200 OK",
+    state: "terminated",
+};
 
 /// A seat phone (SIPp UAS on `port`) for one call: answers at once with PCMA at `voice`,
 /// then acts out `steps`. Its requests are in the dialog the engine's INVITE made: the phone's
@@ -974,18 +920,6 @@ fn referring_phone(dir: &Path, port: u16, voice: &Voice, steps: &[PhoneStep]) ->
 "#
         )
     };
-    let answer = r#"  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-"#;
     for step in steps {
         match step {
             PhoneStep::Pause(ms) => body += &format!("  <pause milliseconds=\"{ms}\"/>\n"),
@@ -1020,14 +954,11 @@ fn referring_phone(dir: &Path, port: u16, voice: &Voice, steps: &[PhoneStep]) ->
                 );
                 body += &check("frag", &format!("^{sipfrag}"), r#"search_in="body""#);
                 body += "    </action>\n  </recv>\n";
-                body += answer;
+                body += OK_TO_LAST;
                 checks
                     .extend(["event", "type", "state", "frag"].map(|what| format!("n{n}_{what}")));
             }
-            PhoneStep::HungUpByEngine => {
-                body += "  <recv request=\"BYE\" timeout=\"30000\"/>\n";
-                body += answer;
-            }
+            PhoneStep::HungUpByEngine => body += &bye_answered(30000),
             PhoneStep::HangsUp => {
                 cseq += 1;
                 body += &request("BYE", cseq, "");
@@ -1070,157 +1001,103 @@ fn referring_phone(dir: &Path, port: u16, voice: &Voice, steps: &[PhoneStep]) ->
 
 #[test]
 fn a_refer_from_the_seat_phone_to_a_subcentre_number_is_notified_and_passes_the_caller_on() {
-    let seat = TestSeat::new(4601, 5);
-    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
-    log_in_all(centre.api, std::slice::from_ref(&seat));
+    a_refer_passes_the_caller_over_the_trunk(4601, "12366", "the sub-centre", "subcentre:tax");
+}
+
+#[test]
+fn a_refer_from_the_seat_phone_to_an_allowed_number_calls_it_over_the_trunk() {
+    a_refer_passes_the_caller_over_the_trunk(
+        4702,
+        "13912345678",
+        "the mobile",
+        "number:13912345678",
+    );
+}
+
+/// 1.5 s after answering, the phone of seat `username` REFERs its caller to `number`, which
+/// the trunk carries (`far` answers there after 1 s and hangs up 3 s later): the phone is told
+/// (202, NOTIFY 100, NOTIFY 200) and hung up, caller and `far` talk, and the record shows the
+/// seat's answer and a blind transfer to `target`, answered.
+fn a_refer_passes_the_caller_over_the_trunk(
+    username: u32,
+    number: &str,
+    far: &'static str,
+    target: &str,
+) {
+    let (centre, seat, port) = Centre::with_one_seat(username);
     let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
     let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
-    let mut pbx_voice = Voice::new("the sub-centre", OTHER_HZ, Codec::Pcmu);
-    // 1.5 s after answering, the phone transfers the caller to the tax sub-centre by number.
+    let mut far_voice = Voice::new(far, OTHER_HZ, Codec::Pcmu);
+    let refer_to = format!("sip:{number}@[$engine_host]");
     let phone = referring_phone(
         centre.dir(),
-        ports[0],
+        port,
         &seat_voice,
         &[
             PhoneStep::Pause(1500),
             PhoneStep::Refer {
-                target: "sip:12366@[$engine_host]",
+                target: &refer_to,
                 status: 202,
             },
-            PhoneStep::Notified {
-                sipfrag: "SIP/2.0 100 Trying",
-                state: "active",
-            },
-            PhoneStep::Notified {
-                sipfrag: "SIP/2.0 200 OK",
-                state: "terminated",
-            },
+            NOTIFIED_TRYING,
+            NOTIFIED_OK,
             PhoneStep::HungUpByEngine,
         ],
     );
-    let pbx = centre.pbx(&pbx_answers(1000, 3000), Some(&pbx_voice));
+    let pbx = centre.pbx(&pbx_answers_for(number, 1000, 3000), Some(&far_voice));
     let caller = centre.caller(&caller_voice);
 
     caller_voice.hears_engine(Duration::from_secs(10));
     seat_voice.hears_engine(Duration::from_secs(10));
     // REFER, 202, both NOTIFYs answered, the engine's BYE answered.
     completes("the seat phone", phone);
-    seat_voice.engine = None;
-    pbx_voice.hears_engine(Duration::from_secs(10));
-    let heard = talk(
-        &mut [&mut caller_voice, &mut pbx_voice, &mut seat_voice],
-        75,
-    );
-    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ, SEAT_HZ]);
-    assert_hears(
-        "the sub-centre",
-        &heard[1],
-        &[CALLER_HZ],
-        &[OTHER_HZ, SEAT_HZ],
-    );
-    assert!(
-        heard[2].is_empty(),
-        "the seat's leg is closed: it got {} samples",
-        heard[2].len()
-    );
-    completes("the sub-centre's PBX", pbx);
-    completes("the caller", caller);
-    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
-    assert_eq!(ended[0].get("why"), "SubCentreHungUp", "{}", ended[0].line);
-
-    let records = centre.records();
-    assert_eq!(records.len(), 1, "{records:#?}");
-    let record = &records[0];
-    assert_eq!(record.transfers.len(), 1, "{record:#?}");
-    let transfer = &record.transfers[0];
-    assert_eq!(transfer.kind, "blind", "{transfer:?}");
-    assert_eq!(transfer.target, "subcentre:tax", "{transfer:?}");
-    assert_eq!(
-        transfer.outcome.as_deref(),
-        Some("answered"),
-        "{transfer:?}"
-    );
-    let visit = &record.queues[0];
-    assert_eq!(visit.outcome.as_deref(), Some("answered"), "{visit:?}");
-    assert_eq!(visit.seat.as_deref(), Some(seat.id.as_str()), "{visit:?}");
-    let end = record.end.as_ref().expect("finished");
-    assert_eq!(
-        (end.by.as_str(), end.cause.as_str()),
-        ("subcentre", "bye"),
-        "{end:?}"
-    );
-}
-
-#[test]
-fn a_refer_from_the_seat_phone_to_an_allowed_number_calls_it_over_the_trunk() {
-    let seat = TestSeat::new(4702, 5);
-    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
-    log_in_all(centre.api, std::slice::from_ref(&seat));
-    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
-    let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
-    let mut far_voice = Voice::new("the mobile", OTHER_HZ, Codec::Pcmu);
-    let phone = referring_phone(
-        centre.dir(),
-        ports[0],
-        &seat_voice,
-        &[
-            PhoneStep::Pause(1500),
-            PhoneStep::Refer {
-                target: "sip:13912345678@[$engine_host]",
-                status: 202,
-            },
-            PhoneStep::Notified {
-                sipfrag: "SIP/2.0 100 Trying",
-                state: "active",
-            },
-            PhoneStep::Notified {
-                sipfrag: "SIP/2.0 200 OK",
-                state: "terminated",
-            },
-            PhoneStep::HungUpByEngine,
-        ],
-    );
-    let pbx = centre.pbx(&pbx_answers_for("13912345678", 500, 3000), Some(&far_voice));
-    let caller = centre.caller(&caller_voice);
-
-    caller_voice.hears_engine(Duration::from_secs(10));
-    seat_voice.hears_engine(Duration::from_secs(10));
-    completes("the seat phone", phone);
     far_voice.hears_engine(Duration::from_secs(10));
-    let heard = talk(&mut [&mut caller_voice, &mut far_voice], 75);
-    assert_hears("the caller", &heard[0], &[OTHER_HZ], &[CALLER_HZ, SEAT_HZ]);
-    assert_hears("the mobile", &heard[1], &[CALLER_HZ], &[OTHER_HZ, SEAT_HZ]);
-    completes("the trunk (the mobile's side)", pbx);
-    completes("the caller", caller);
-    calls_ended(&centre.engine, 1, Duration::from_secs(10));
-
-    let records = centre.records();
-    assert_eq!(records.len(), 1, "{records:#?}");
-    let transfer = &records[0].transfers[0];
-    assert_eq!(
-        (transfer.kind.as_str(), transfer.target.as_str()),
-        ("blind", "number:13912345678"),
-        "{transfer:?}"
-    );
-    assert_eq!(
-        transfer.outcome.as_deref(),
-        Some("answered"),
-        "{transfer:?}"
-    );
+    the_caller_talks_with(&mut caller_voice, &mut far_voice, &mut [&mut seat_voice]);
+    the_trunk_hangs_up(centre, &seat, pbx, caller, "blind", target);
 }
 
-/// A seat phone refused (or failed) a REFER: after the engine logged `logged`, caller and
-/// seat still talk together, then the seat hangs up (`TALK_AFTER_MS` after its last REFER
-/// step) and the call ends with no transfer on record.
+/// The far end on the trunk, which the seat passed its caller to, hangs up: both SIPps
+/// complete, the call ends `SubCentreHungUp`, and its record shows the seat's answer and one
+/// transfer, `kind` to `target`, answered.
+fn the_trunk_hangs_up(
+    centre: Centre,
+    seat: &TestSeat,
+    trunk: SippChild,
+    caller: SippChild,
+    kind: &str,
+    target: &str,
+) {
+    completes("the trunk", trunk);
+    completes("the caller", caller);
+    centre.call_ended("SubCentreHungUp");
+    let record = centre.record();
+    assert_transfer(&record, kind, target, "answered");
+    assert_eq!(
+        visits(&record),
+        [answered_in("general", seat)],
+        "{record:#?}"
+    );
+    assert_ended_by(&record, "subcentre");
+}
+
+/// The phone of `seat` (on `port`) answers, and 1.5 s later acts out `refer`, which the engine
+/// refuses (or reports failed): after the engine logged `logged`, caller and seat still talk
+/// together, then the seat hangs up (`TALK_AFTER_MS` after its last REFER step) and the call
+/// ends with no transfer on record.
 fn the_seat_keeps_the_caller(
     centre: Centre,
     seat: &TestSeat,
-    phone: SippChild,
-    caller: SippChild,
-    voices: (&mut Voice, &mut Voice),
+    port: u16,
+    refer: &[PhoneStep],
     logged: &str,
 ) {
-    let (caller_voice, seat_voice) = voices;
+    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
+    let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
+    let mut steps = vec![PhoneStep::Pause(1500)];
+    steps.extend_from_slice(refer);
+    steps.extend([PhoneStep::Pause(TALK_AFTER_MS), PhoneStep::HangsUp]);
+    let phone = referring_phone(centre.dir(), port, &seat_voice, &steps);
+    let caller = centre.caller(&caller_voice);
     caller_voice.hears_engine(Duration::from_secs(10));
     seat_voice.hears_engine(Duration::from_secs(10));
     let refused = wait_for_log(&centre.engine, logged, 1, Duration::from_secs(10));
@@ -1232,7 +1109,7 @@ fn the_seat_keeps_the_caller(
         );
     }
     let since = Instant::now();
-    let heard = talk(&mut [&mut *caller_voice, &mut *seat_voice], 75);
+    let heard = talk(&mut [&mut caller_voice, &mut seat_voice], 75);
     assert!(
         since.elapsed() < Duration::from_millis(TALK_AFTER_MS - 500),
         "the test was too slow: the seat hangs up {TALK_AFTER_MS} ms after the refusal, the \
@@ -1241,23 +1118,7 @@ fn the_seat_keeps_the_caller(
     );
     assert_hears("the caller", &heard[0], &[SEAT_HZ], &[CALLER_HZ]);
     assert_hears("the seat", &heard[1], &[CALLER_HZ], &[SEAT_HZ]);
-    completes("the seat phone", phone);
-    completes("the caller", caller);
-    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
-    assert_eq!(ended[0].get("why"), "SeatHungUp", "{}", ended[0].line);
-
-    let records = centre.records();
-    assert_eq!(records.len(), 1, "{records:#?}");
-    let record = &records[0];
-    assert!(record.transfers.is_empty(), "{record:#?}");
-    assert_eq!(record.queues.len(), 1, "{record:#?}");
-    assert_eq!(record.queues[0].seat.as_deref(), Some(seat.id.as_str()));
-    let end = record.end.as_ref().expect("finished");
-    assert_eq!(
-        (end.by.as_str(), end.cause.as_str()),
-        ("seat", "bye"),
-        "{end:?}"
-    );
+    the_seat_hangs_up_the_call_it_kept(centre, seat, phone, caller);
 }
 
 /// How long a seat phone whose REFER was refused talks on before it hangs up, ms.
@@ -1265,33 +1126,17 @@ const TALK_AFTER_MS: u64 = 5000;
 
 #[test]
 fn a_refer_from_the_seat_phone_to_an_undeclared_number_is_refused() {
-    let seat = TestSeat::new(4701, 5);
-    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
-    log_in_all(centre.api, std::slice::from_ref(&seat));
-    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
-    let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
+    let (centre, seat, port) = Centre::with_one_seat(4701);
     // 110 is no target the dialplan declares: no toll fraud through the engine.
-    let phone = referring_phone(
-        centre.dir(),
-        ports[0],
-        &seat_voice,
-        &[
-            PhoneStep::Pause(1500),
-            PhoneStep::Refer {
-                target: "sip:110@[$engine_host]",
-                status: 403,
-            },
-            PhoneStep::Pause(TALK_AFTER_MS),
-            PhoneStep::HangsUp,
-        ],
-    );
-    let caller = centre.caller(&caller_voice);
+    let refer = [PhoneStep::Refer {
+        target: "sip:110@[$engine_host]",
+        status: 403,
+    }];
     the_seat_keeps_the_caller(
         centre,
         &seat,
-        phone,
-        caller,
-        (&mut caller_voice, &mut seat_voice),
+        port,
+        &refer,
         "REFER to an undeclared target refused",
     );
 }
@@ -1302,38 +1147,22 @@ fn a_refer_from_the_seat_phone_to_a_group_with_nobody_at_work_is_notified_failed
     // A housing seat is declared but not at work.
     let housing = TestSeat::new(4802, 5);
     let (centre, ports) = Centre::start(&[Desk(&seat, "general"), Desk(&housing, "housing")], 1);
-    log_in_all(centre.api, std::slice::from_ref(&seat));
-    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
-    let mut seat_voice = Voice::new("the seat", SEAT_HZ, Codec::Pcma);
-    let phone = referring_phone(
-        centre.dir(),
-        ports[0],
-        &seat_voice,
-        &[
-            PhoneStep::Pause(1500),
-            PhoneStep::Refer {
-                target: "sip:housing@[$engine_host]",
-                status: 202,
-            },
-            PhoneStep::Notified {
-                sipfrag: "SIP/2.0 100 Trying",
-                state: "active",
-            },
-            PhoneStep::Notified {
-                sipfrag: "SIP/2.0 503 Service Unavailable",
-                state: "terminated",
-            },
-            PhoneStep::Pause(TALK_AFTER_MS),
-            PhoneStep::HangsUp,
-        ],
-    );
-    let caller = centre.caller(&caller_voice);
+    let refer = [
+        PhoneStep::Refer {
+            target: "sip:housing@[$engine_host]",
+            status: 202,
+        },
+        NOTIFIED_TRYING,
+        PhoneStep::Notified {
+            sipfrag: "SIP/2.0 503 Service Unavailable",
+            state: "terminated",
+        },
+    ];
     the_seat_keeps_the_caller(
         centre,
         &seat,
-        phone,
-        caller,
-        (&mut caller_voice, &mut seat_voice),
+        ports[0],
+        &refer,
         "transfer asked by REFER refused",
     );
 }
@@ -1561,23 +1390,12 @@ fn second_line(
       <log message="to_tag [$to_tag]"/>
     </action>
   </nop>
-  <recv request="BYE" timeout="20000"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-  <Reference variables="challenge,to,m"/>
+{bye}  <Reference variables="challenge,to,m"/>
 </scenario>
 "#,
         first = invite(1, branch, ""),
         second = invite(2, "[branch]", "      [field1]\n"),
+        bye = bye_answered(20000),
     );
     let file = write_scenario(dir, "second-line.xml", &xml);
     let log = dir.join("second-line.log");
@@ -1658,9 +1476,7 @@ fn an_attended_transfer_made_on_the_seat_phone_joins_the_caller_to_the_subcentre
     const PBX_TALK_MS: u64 = 7000;
     // The phone talks this long on line 1 before it puts the caller on hold.
     const TALK_BEFORE_HOLD_MS: u64 = 2500;
-    let seat = TestSeat::new(4901, 5);
-    let (centre, ports) = Centre::start(&[Desk(&seat, "general")], 1);
-    log_in_all(centre.api, std::slice::from_ref(&seat));
+    let (centre, seat, port) = Centre::with_one_seat(4901);
     let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
     let mut seat_voice = Voice::new("the seat's line 1", SEAT_HZ, Codec::Pcma);
     let mut line2_voice = Voice::new("the seat's line 2", SEAT_HZ, Codec::Pcma);
@@ -1669,20 +1485,14 @@ fn an_attended_transfer_made_on_the_seat_phone_joins_the_caller_to_the_subcentre
     // NOTIFYs (made by another SIPp in this dialog) and the engine's BYE.
     let phone = referring_phone(
         centre.dir(),
-        ports[0],
+        port,
         &seat_voice,
         &[
             PhoneStep::Pause(TALK_BEFORE_HOLD_MS),
             PhoneStep::Holds,
             PhoneStep::TellsDialog,
-            PhoneStep::Notified {
-                sipfrag: "SIP/2.0 100 Trying",
-                state: "active",
-            },
-            PhoneStep::Notified {
-                sipfrag: "SIP/2.0 200 OK",
-                state: "terminated",
-            },
+            NOTIFIED_TRYING,
+            NOTIFIED_OK,
             PhoneStep::HungUpByEngine,
         ],
     );
@@ -1707,7 +1517,7 @@ fn an_attended_transfer_made_on_the_seat_phone_joins_the_caller_to_the_subcentre
         caller_voice.hears_prompt(&opening("queue/music"), Duration::from_secs(10)),
         "the caller hears music once the seat put it on hold"
     );
-    let Some(line_one) = LineOne::told(&dialog_log(centre.dir(), ports[0]), Duration::from_secs(5))
+    let Some(line_one) = LineOne::told(&dialog_log(centre.dir(), port), Duration::from_secs(5))
     else {
         panic!("the phone never told its line 1:\n{}", phone.wait().output);
     };
@@ -1807,32 +1617,5 @@ fn an_attended_transfer_made_on_the_seat_phone_joins_the_caller_to_the_subcentre
             heard.len()
         );
     }
-    completes("the sub-centre's PBX", pbx);
-    completes("the caller", caller);
-    let ended = calls_ended(&centre.engine, 1, Duration::from_secs(10));
-    assert_eq!(ended[0].get("why"), "SubCentreHungUp", "{}", ended[0].line);
-
-    let records = centre.records();
-    assert_eq!(records.len(), 1, "{records:#?}");
-    let record = &records[0];
-    assert_eq!(record.transfers.len(), 1, "{record:#?}");
-    let transfer = &record.transfers[0];
-    assert_eq!(transfer.kind, "consult", "{transfer:?}");
-    assert_eq!(transfer.target, "subcentre:tax", "{transfer:?}");
-    assert_eq!(
-        transfer.outcome.as_deref(),
-        Some("answered"),
-        "{transfer:?}"
-    );
-    assert!(transfer.answered.is_some(), "{transfer:?}");
-    assert_eq!(record.queues.len(), 1, "{record:#?}");
-    let visit = &record.queues[0];
-    assert_eq!(visit.outcome.as_deref(), Some("answered"), "{visit:?}");
-    assert_eq!(visit.seat.as_deref(), Some(seat.id.as_str()), "{visit:?}");
-    let end = record.end.as_ref().expect("finished");
-    assert_eq!(
-        (end.by.as_str(), end.cause.as_str()),
-        ("subcentre", "bye"),
-        "{end:?}"
-    );
+    the_trunk_hangs_up(centre, &seat, pbx, caller, "consult", "subcentre:tax");
 }

@@ -38,6 +38,8 @@ pub struct Acd {
     pub(super) callers: HashMap<CallId, Caller>,
     /// Answered callers, until their conversation ends.
     pub(super) talks: HashMap<CallId, Talk>,
+    /// Seats held for a seat's three-way or consult transfer of a call, until it ends.
+    pub(super) transfer_seats: HashMap<CallId, Talk>,
     /// Deadlines.
     pub(super) timers: Timers,
     /// The next caller's arrival number.
@@ -303,19 +305,30 @@ impl Acd {
         let Some(talk) = self.talks.remove(&call) else {
             return;
         };
+        self.end_talk(now, call, talk, true);
+        self.settle(now);
+    }
+
+    /// A seat's talk (or, not `answered`, its hold for a transfer it never answered) is over:
+    /// the seat wraps up (then is ready), or logs out if that was pending.
+    pub(super) fn end_talk(&mut self, now: Instant, call: CallId, talk: Talk, answered: bool) {
         let talked = now.saturating_duration_since(talk.answered_at);
         let leaving = self.seat(talk.seat).is_some_and(|s| s.leaving || s.removed);
         let queue = &mut self.queues[talk.queue];
-        self.events.push_back(AcdEvent::TalkEnded {
-            at: now,
-            call,
-            queue: queue.rules.name.clone(),
-            seat: talk.seat,
-            talked,
-        });
+        if answered {
+            self.events.push_back(AcdEvent::TalkEnded {
+                at: now,
+                call,
+                queue: queue.rules.name.clone(),
+                seat: talk.seat,
+                talked,
+            });
+        }
         let wrap_up = queue.rules.wrap_up;
         if leaving || wrap_up.is_zero() {
-            queue.handle_times.record(talked);
+            if answered {
+                queue.handle_times.record(talked);
+            }
             let next = if leaving {
                 SeatState::LoggedOut
             } else {
@@ -327,19 +340,18 @@ impl Acd {
                 s.state = next;
             });
         } else {
-            let wrap = WrapUp {
+            let wrap = answered.then_some(WrapUp {
                 queue: talk.queue,
                 talked,
                 started: now,
-            };
+            });
             self.update_seat(now, talk.seat, |s| {
                 s.call = None;
                 s.state = SeatState::WrapUp;
-                s.wrap = Some(wrap);
+                s.wrap = wrap;
             });
             self.timers.set(AcdTimer::WrapUp(talk.seat), now + wrap_up);
         }
-        self.settle(now);
     }
 
     /// The seat in this slot.

@@ -15,6 +15,7 @@ mod reload;
 mod rules;
 mod seat;
 mod timers;
+mod transfer;
 mod views;
 
 #[cfg(test)]

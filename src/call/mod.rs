@@ -6,6 +6,8 @@ pub mod switch;
 #[cfg(test)]
 mod switch_seat_tests;
 #[cfg(test)]
+mod switch_seat_transfer_tests;
+#[cfg(test)]
 mod switch_tests;
 #[cfg(test)]
 mod switch_transfer_tests;

@@ -43,6 +43,7 @@ mod desk;
 mod records;
 mod register;
 mod seat;
+mod seat_transfer;
 mod transfer;
 mod trunk;
 
@@ -398,10 +399,10 @@ impl Switch {
                         continue;
                     }
                     if let Some(&id) = self.by_trunk_invite.get(&txn) {
-                        self.trunk_response(now, id, response);
+                        self.trunk_response(now, id, txn, response);
                     } else if response.status >= 200 {
                         if let Some(id) = self.by_bye.remove(&txn) {
-                            self.finish(id);
+                            self.finish(now, id);
                         }
                     }
                 }
@@ -410,9 +411,9 @@ impl Switch {
                         continue;
                     }
                     if let Some(&id) = self.by_trunk_invite.get(&txn) {
-                        self.trunk_failed(now, id, "timeout");
+                        self.trunk_timeout(now, id, txn);
                     } else if let Some(id) = self.by_bye.remove(&txn) {
-                        self.finish(id);
+                        self.finish(now, id);
                     }
                 }
                 SipEvent::AckTimeout { txn } => {
@@ -1071,13 +1072,13 @@ impl Switch {
                     call.bye = Some(txn);
                 }
             }
-            None => self.forget(id),
+            None => self.forget(now, id),
         }
     }
 
     /// The call is over once our BYE got its answer.
-    fn finish(&mut self, id: CallId) {
-        self.forget(id);
+    fn finish(&mut self, now: Instant, id: CallId) {
+        self.forget(now, id);
     }
 
     /// Ends a call now (the caller hung up, or it never got answered).
@@ -1092,7 +1093,7 @@ impl Switch {
                 self.record_end(now, id, why);
             }
         }
-        self.forget(id);
+        self.forget(now, id);
     }
 
     fn record_end(&mut self, now: Instant, id: CallId, why: Ending) {
@@ -1150,8 +1151,8 @@ impl Switch {
         }
     }
 
-    fn forget(&mut self, id: CallId) {
-        self.drop_trunk(id);
+    fn forget(&mut self, now: Instant, id: CallId) {
+        self.drop_trunk(now, id);
         self.drop_seats(id);
         let Some(call) = self.calls.remove(&id) else {
             return;

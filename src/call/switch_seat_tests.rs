@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::switch::SwitchConfig;
 use super::switch_tests::{
     caller_sdp, config, plan, play_id, secs, show, Phone, Sent, Sim, ENGINE_IP,
 };
-use crate::desk::{Credential, DeskCommand, DeskReply};
+use crate::desk::{Credential, DeskCommand, DeskReply, TransferKind};
 use crate::media::control::LegId;
 use crate::sdp::{Direction, SessionDescription};
 use crate::sip::digest::Challenge;
@@ -82,8 +83,14 @@ skills = { general = 4 }
 
 /// The hotline's seats on `plan_text`: nobody registered or logged in yet.
 fn centre(plan_text: &str) -> Sim {
-    let mut sim = Sim::with_plan(config(), plan(&[("12345.toml", plan_text)]));
-    sim.load_seats(SEATS);
+    staffed(config(), plan_text, SEATS)
+}
+
+/// The hotline under `config` on `plan_text` with the seats file `seats`: nobody registered or
+/// logged in yet.
+fn staffed(config: SwitchConfig, plan_text: &str, seats: &str) -> Sim {
+    let mut sim = Sim::with_plan(config, plan(&[("12345.toml", plan_text)]));
+    sim.load_seats(seats);
     sim
 }
 
@@ -1423,9 +1430,7 @@ fn a_phone_behind_nat_is_called_where_it_registered_from() {
 fn recording_centre(plan_text: &str) -> Sim {
     let mut config = config();
     config.recordings = Some("/var/rec".into());
-    let mut sim = Sim::with_plan(config, plan(&[("12345.toml", plan_text)]));
-    sim.load_seats(SEATS);
-    sim
+    staffed(config, plan_text, SEATS)
 }
 
 /// What the media plane is told when the seat picks up, on `plan_text`.
@@ -1469,7 +1474,7 @@ fn calls_are_recorded_unless_their_queue_says_not_to() {
 
 /// [`PLAN`] with a second skill group and a sub-centre whose trunk is the PBX at
 /// 198.51.100.9:5062.
-fn transfer_plan() -> String {
+pub(super) fn transfer_plan() -> String {
     format!(
         "{PLAN}\n[queues.housing]\nname = \"住房\"\nskill = \"housing\"\nannounce_every_s = 0\n\n\
          [subcentres.tax]\nname = \"税务\"\ntrunk = \"198.51.100.9:5062\"\ntransport = \"udp\"\n\
@@ -1478,7 +1483,7 @@ fn transfer_plan() -> String {
 }
 
 /// a1001 in the general group, a1002 in housing.
-const TRANSFER_SEATS: &str = r#"
+pub(super) const TRANSFER_SEATS: &str = r#"
 [seats.a1001]
 name = "王芳"
 username = "1001"
@@ -1494,22 +1499,69 @@ token = "token-a1002-0123456789"
 skills = { housing = 5 }
 "#;
 
+/// e2001, an expert of another skill, to add to [`TRANSFER_SEATS`].
+pub(super) const EXPERT_SEAT: &str = r#"
+[seats.e2001]
+name = "陈静"
+username = "2001"
+password = "secret-2001"
+token = "token-e2001-0123456789"
+skills = { social-security-expert = 5 }
+expert = true
+"#;
+
 /// A caller talking to a1001 on the transfer plan.
 fn talking_for_transfer() -> (Sim, Phone, SeatPhone, Request) {
-    let mut sim = Sim::with_plan(config(), plan(&[("12345.toml", &transfer_plan())]));
-    sim.load_seats(TRANSFER_SEATS);
+    talking_on(&transfer_plan(), TRANSFER_SEATS)
+}
+
+/// A caller talking to a1001 on `plan_text` with the seats file `seats`: the seat phone and
+/// its INVITE.
+pub(super) fn talking_on(plan_text: &str, seats: &str) -> (Sim, Phone, SeatPhone, Request) {
+    let mut sim = staffed(config(), plan_text, seats);
     let mut caller = Phone::new(7);
     let mut phone = SeatPhone::new(11, "1001");
     let invite = talking(&mut sim, &mut caller, &mut phone);
     (sim, caller, phone, invite)
 }
 
-fn transfer(sim: &mut Sim, to: &str) -> DeskReply {
-    let command = DeskCommand::Transfer {
-        kind: crate::desk::TransferKind::Blind,
-        to: to.to_string(),
-    };
-    sim.desk_as("a1001", command)
+/// a1001's desktop asks for a `kind` transfer to `to`.
+pub(super) fn transfer(sim: &mut Sim, kind: TransferKind, to: &str) -> DeskReply {
+    let to = to.to_string();
+    sim.desk_as("a1001", DeskCommand::Transfer { kind, to })
+}
+
+/// The sub-centres' PBX answers the engine's INVITE 200 and gets its ACK: the INVITE.
+pub(super) fn trunk_answers(sim: &mut Sim) -> Request {
+    let pbx = Phone::new(9).addr;
+    let invite = sim.request_to(pbx, "INVITE");
+    sim.send(pbx, super::switch_tests::pbx_reply(&invite, 200));
+    sim.request_to(pbx, "ACK");
+    invite
+}
+
+/// The media plane's latest commands tell the caller the transfer failed, then play its
+/// queue's music: it waits in the queue again.
+pub(super) fn told_the_transfer_failed(sim: &mut Sim) {
+    let media = sim.media();
+    assert!(
+        media
+            .iter()
+            .any(|m| m.ends_with("[queue/transfer-failed queue/music]")),
+        "told, then waiting in the queue again: {media:?}"
+    );
+}
+
+/// a1001's desktop passes the caller on blind to `to`, and its `phone` is hung up.
+pub(super) fn passed_on(sim: &mut Sim, phone: &SeatPhone, to: &str) {
+    transfer(sim, TransferKind::Blind, to).expect("transferred");
+    seat_hung_up(sim, phone);
+}
+
+/// The seat's phone gets the engine's BYE (a blind transfer frees the seat) and answers it.
+pub(super) fn seat_hung_up(sim: &mut Sim, phone: &SeatPhone) {
+    let bye = sim.request_to(phone.addr, "BYE");
+    sim.send(phone.addr, phone.reply(&bye, 200));
 }
 
 #[test]
@@ -1518,7 +1570,7 @@ fn a_blind_transfer_to_another_skill_group_frees_the_seat_and_rings_that_group()
     let mut housing = SeatPhone::new(12, "1002");
     at_work(&mut sim, &mut housing, "a1002");
 
-    transfer(&mut sim, "queue:housing").expect("transferred");
+    transfer(&mut sim, TransferKind::Blind, "queue:housing").expect("transferred");
     // The seat's phone is hung up and the seat goes to wrap-up; the caller hears music.
     let bye = sim.request_to(phone.addr, "BYE");
     assert_eq!(bye.call_id().unwrap(), invite.call_id().unwrap());
@@ -1566,12 +1618,17 @@ fn a_blind_transfer_to_another_skill_group_frees_the_seat_and_rings_that_group()
 #[test]
 fn only_declared_targets_with_someone_at_work_are_taken() {
     let (mut sim, _caller, _phone, _invite) = talking_for_transfer();
-    let refused = transfer(&mut sim, "sip:0088612345678@198.51.100.200").unwrap_err();
+    let refused = transfer(
+        &mut sim,
+        TransferKind::Blind,
+        "sip:0088612345678@198.51.100.200",
+    )
+    .unwrap_err();
     assert_eq!(refused.status, 403, "{refused}");
-    let refused = transfer(&mut sim, "queue:nobody-declared-it").unwrap_err();
+    let refused = transfer(&mut sim, TransferKind::Blind, "queue:nobody-declared-it").unwrap_err();
     assert_eq!(refused.status, 403, "{refused}");
     // Housing is declared, but its only seat is not at work: the seat keeps the caller.
-    let refused = transfer(&mut sim, "queue:housing").unwrap_err();
+    let refused = transfer(&mut sim, TransferKind::Blind, "queue:housing").unwrap_err();
     assert_eq!(refused.status, 409, "{refused}");
     sim.assert_quiet();
     assert!(sim.last_record().transfers.is_empty());
@@ -1580,9 +1637,7 @@ fn only_declared_targets_with_someone_at_work_are_taken() {
 #[test]
 fn a_blind_transfer_to_a_subcentre_bridges_the_caller_to_its_trunk() {
     let (mut sim, _caller, phone, _invite) = talking_for_transfer();
-    transfer(&mut sim, "subcentre:tax").expect("transferred");
-    let bye = sim.request_to(phone.addr, "BYE");
-    sim.send(phone.addr, phone.reply(&bye, 200));
+    passed_on(&mut sim, &phone, "subcentre:tax");
     let pbx = Phone::new(9);
     let media = sim.media();
     assert!(media.contains(&"close 1'".to_string()), "{media:?}");
@@ -1609,9 +1664,7 @@ fn a_blind_transfer_to_a_subcentre_bridges_the_caller_to_its_trunk() {
 #[test]
 fn a_busy_subcentre_sends_the_caller_back_to_its_queue_with_a_notice() {
     let (mut sim, _caller, phone, _invite) = talking_for_transfer();
-    transfer(&mut sim, "subcentre:tax").expect("transferred");
-    let bye = sim.request_to(phone.addr, "BYE");
-    sim.send(phone.addr, phone.reply(&bye, 200));
+    passed_on(&mut sim, &phone, "subcentre:tax");
     let pbx = Phone::new(9);
     let trunk_invite = sim.request_to(pbx.addr, "INVITE");
     sim.media();
@@ -1631,12 +1684,9 @@ fn a_busy_subcentre_sends_the_caller_back_to_its_queue_with_a_notice() {
     );
 }
 
+/// a1001's desktop asks for a three-way call with the tax sub-centre.
 fn three_way(sim: &mut Sim) -> DeskReply {
-    let command = DeskCommand::Transfer {
-        kind: crate::desk::TransferKind::ThreeWay,
-        to: "subcentre:tax".to_string(),
-    };
-    sim.desk_as("a1001", command)
+    transfer(sim, TransferKind::ThreeWay, "subcentre:tax")
 }
 
 /// A three-way call: the seat calls the sub-centre, which answers; all three are mixed.
@@ -1650,9 +1700,7 @@ fn in_three_way_call() -> (Sim, Phone, SeatPhone, Request, Phone, Request) {
         "the sub-centre gets the third leg"
     );
     let pbx = Phone::new(9);
-    let trunk_invite = sim.request_to(pbx.addr, "INVITE");
-    sim.send(pbx.addr, super::switch_tests::pbx_reply(&trunk_invite, 200));
-    sim.request_to(pbx.addr, "ACK");
+    let trunk_invite = trunk_answers(&mut sim);
     assert_eq!(
         sim.media(),
         [
@@ -1725,12 +1773,9 @@ fn a_busy_subcentre_leaves_the_caller_talking_to_the_seat() {
     assert_eq!(record.queues[0].seat.as_deref(), Some("a1001"));
 }
 
+/// a1001's desktop asks to consult the tax sub-centre.
 fn consult(sim: &mut Sim) -> DeskReply {
-    let command = DeskCommand::Transfer {
-        kind: crate::desk::TransferKind::Consult,
-        to: "subcentre:tax".to_string(),
-    };
-    sim.desk_as("a1001", command)
+    transfer(sim, TransferKind::Consult, "subcentre:tax")
 }
 
 /// A consult: the caller on hold with music, the seat talking to the answered sub-centre.
@@ -1743,9 +1788,7 @@ fn consulting() -> (Sim, Phone, SeatPhone, Request, Phone, Request) {
         "the caller waits with music"
     );
     let pbx = Phone::new(9);
-    let trunk_invite = sim.request_to(pbx.addr, "INVITE");
-    sim.send(pbx.addr, super::switch_tests::pbx_reply(&trunk_invite, 200));
-    sim.request_to(pbx.addr, "ACK");
+    let trunk_invite = trunk_answers(&mut sim);
     assert_eq!(
         sim.media(),
         [
@@ -1816,13 +1859,7 @@ fn the_seat_hanging_up_during_an_unanswered_consult_sends_the_caller_back_to_the
     sim.send(phone.addr, phone.request(&seat_invite, "BYE", None, None));
     sim.response_to(phone.addr, 200, "BYE");
     sim.request_to(pbx.addr, "CANCEL");
-    let media = sim.media();
-    assert!(
-        media
-            .iter()
-            .any(|m| m.contains("[queue/transfer-failed queue/music]")),
-        "told, then waiting in the queue again: {media:?}"
-    );
+    told_the_transfer_failed(&mut sim);
     let record = sim.last_record();
     assert_eq!(record.transfers[0].outcome.as_deref(), Some("seat-left"));
     assert_eq!(
@@ -2011,10 +2048,7 @@ fn phone_consulting() -> (Sim, SeatPhone, Request, String) {
     let target = format!("sip:12366@{ENGINE_IP}");
     dial_second_line(&mut sim, &phone, &target);
     sim.response_to(phone.addr, 180, "INVITE");
-    let pbx = Phone::new(9);
-    let trunk_invite = sim.request_to(pbx.addr, "INVITE");
-    sim.send(pbx.addr, super::switch_tests::pbx_reply(&trunk_invite, 200));
-    sim.request_to(pbx.addr, "ACK");
+    trunk_answers(&mut sim);
     let line_ok = sim.response_to(phone.addr, 200, "INVITE");
     let to_tag = line_ok.to_header().unwrap().tag().unwrap().to_string();
     let media = sim.media();

@@ -1,5 +1,10 @@
-//! The call's second (or, with a seat on the call, third) leg, toward a sub-centre's SIP trunk.
+//! The call's second (or, with a seat on the call, third) leg, toward a third party: a
+//! sub-centre's SIP trunk, or the phone(s) of a seat another seat brings into its call.
 
+use std::time::Duration;
+
+use super::seat_leg::Branch;
+use crate::acd::SeatId;
 use crate::dialplan::model::SubCentreId;
 use crate::media::control::LegId;
 use crate::sdp::SdpSession;
@@ -21,23 +26,48 @@ pub enum TrunkState {
     Abandoned,
 }
 
-/// The call's leg toward a sub-centre.
+/// Who is at the far end of the leg.
+#[derive(Debug)]
+pub enum FarEnd {
+    /// A sub-centre's trunk.
+    SubCentre {
+        /// The sub-centre.
+        subcentre: SubCentreId,
+        /// The external number dialled over its trunk (a seat's `number:` transfer); `None`:
+        /// the sub-centre's own number.
+        dialled: Option<String>,
+    },
+    /// A seat's phones (a seat's three-way or consult transfer to `seat:ID` or `queue:NAME`).
+    Seat(SeatCall),
+}
+
+/// The phones of a seat brought into a call, ringing.
+#[derive(Debug)]
+pub struct SeatCall {
+    /// The seat (held on-call in the ACD while it is in the transfer).
+    pub seat: SeatId,
+    /// Its queue's ring timeout.
+    pub ring: Duration,
+    /// One INVITE per registered contact while they ring (the answering one moves to the leg).
+    pub branches: Vec<Branch>,
+    /// Whether it answered.
+    pub answered: bool,
+}
+
+/// The call's leg toward a third party.
 #[derive(Debug)]
 pub struct TrunkLeg {
-    /// The sub-centre.
-    pub subcentre: SubCentreId,
-    /// The external number dialled over its trunk (a seat's `number:` transfer); `None`: the
-    /// sub-centre's own number.
-    pub dialled: Option<String>,
-    /// Its media leg (the caller leg's partner).
+    /// Who is at the far end.
+    pub far: FarEnd,
+    /// Its media leg (the caller leg's partner, or its third leg with a seat on the call).
     pub leg: LegId,
-    /// The trunk's address.
+    /// The far end's address (a seat's: the phone that answered).
     pub peer: Peer,
     /// Where it stands.
     pub state: TrunkState,
     /// The INVITE as we built it (without our Via).
     pub invite: Option<Request>,
-    /// Its client transaction.
+    /// Its client transaction (a seat's: the answering phone's).
     pub txn: Option<ClientTxnId>,
     /// Offer/answer on this leg.
     pub sdp: Option<SdpSession>,

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use chrono::{DateTime, Utc};
 use hotline::tickets::CallRecord;
 
+use super::sipp::strip_ansi;
 use super::{free_port, Engine};
 
 /// Every record in the store of the engine configured by `config`, newest first, as
@@ -139,24 +140,6 @@ fn parse_fields(text: &str) -> HashMap<String, String> {
         }
         fields.insert(name, value);
     }
-}
-
-/// Removes terminal colour codes (tracing writes them to files too).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 impl Engine {

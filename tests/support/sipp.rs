@@ -385,6 +385,7 @@ pub fn keys_scenario(dir: &Path, presses: &[Press]) -> String {
         );
     }
     let invite = invite_step("13800000000", "[branch]", "[media_port]", "");
+    let bye = bye_answered(60000);
     format!(
         r#"<?xml version="1.0" encoding="UTF-8" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -411,8 +412,14 @@ pub fn keys_scenario(dir: &Path, presses: &[Press]) -> String {
       Content-Length: 0
     ]]>
   </send>
-{steps}  <recv request="BYE" timeout="60000"/>
-  <send>
+{steps}{bye}  <Reference variables="m"/>
+</scenario>
+"#
+    )
+}
+
+/// A scenario step: the last request received, answered 200 OK with no body.
+pub const OK_TO_LAST: &str = r#"  <send>
     <![CDATA[
       SIP/2.0 200 OK
       [last_Via:]
@@ -423,10 +430,11 @@ pub fn keys_scenario(dir: &Path, presses: &[Press]) -> String {
       Content-Length: 0
     ]]>
   </send>
-  <Reference variables="m"/>
-</scenario>
-"#
-    )
+"#;
+
+/// Scenario steps: the engine's BYE, within `timeout_ms`, answered 200.
+pub fn bye_answered(timeout_ms: u32) -> String {
+    format!("  <recv request=\"BYE\" timeout=\"{timeout_ms}\"/>\n{OK_TO_LAST}")
 }
 
 /// Writes a generated scenario to `dir/name`; returns its absolute path, for [`Sipp::new`].
@@ -510,8 +518,8 @@ impl CallEnded {
     }
 }
 
-/// Removes terminal colour codes, should a log have them.
-fn strip_ansi(text: &str) -> String {
+/// Removes terminal colour codes, should a log have them (tracing writes them to files too).
+pub fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
     while let Some(c) = chars.next() {

@@ -251,6 +251,52 @@ impl Switch {
 
     /// INVITEs every registered contact of `seat`, with the caller's details for its display.
     fn send_offer(&mut self, now: Instant, id: CallId, seat: SeatId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let queue = call.waiting.as_ref().map(|w| w.queue.clone());
+        let body = call
+            .seats
+            .as_ref()
+            .map(|s| s.offer.clone())
+            .unwrap_or_default();
+        let invites = self.seat_invites(now, id, seat, body, queue.as_deref());
+        let mut branches = Vec::new();
+        for (invite, peer) in invites {
+            if let Some(txn) = self.endpoint.send_request(now, invite.clone(), peer) {
+                self.by_seat_invite.insert(txn, id);
+                branches.push(Branch { invite, txn, peer });
+            }
+        }
+        let seat_name = self.acd.seat_name(seat).to_string();
+        let Some(side) = self.calls.get_mut(&id).and_then(|c| c.seats.as_mut()) else {
+            return;
+        };
+        let Some(offer) = side.offers.iter_mut().find(|o| o.seat == seat) else {
+            return;
+        };
+        if branches.is_empty() {
+            // Registered a moment ago, gone now (or only contacts we cannot reach).
+            debug!(call = id.0, seat = %seat_name, "no reachable contact");
+            side.offers.retain(|o| o.seat != seat);
+            self.acd.set_reachable(now, seat, false);
+            self.acd.declined(now, id, seat);
+            return;
+        }
+        info!(call = id.0, seat = %seat_name, phones = branches.len(), "offering the call");
+        offer.branches = branches;
+    }
+
+    /// The INVITEs of call `id` to every registered contact of `seat`, offering `body`, with
+    /// the caller's details (and `queue`) for its display; empty when none is reachable.
+    pub(super) fn seat_invites(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        seat: SeatId,
+        body: Vec<u8>,
+        queue: Option<&str>,
+    ) -> Vec<(Request, Peer)> {
         let seat_name = self.acd.seat_name(seat).to_string();
         let username = self
             .seat_book
@@ -271,8 +317,8 @@ impl Switch {
             })
             .collect();
         let contact = self.config.contact.clone();
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
+        let Some(call) = self.calls.get(&id) else {
+            return Vec::new();
         };
         let caller = call.caller.clone();
         let hotline = call.record.hotline.clone().unwrap_or_default();
@@ -282,14 +328,9 @@ impl Switch {
             .and_then(|nav| nav.tags().iter().find(|(k, _)| k == "topic"))
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
-        let queue = call.waiting.as_ref().map(|w| w.queue.clone());
         let record_id = call.record.id.clone();
-        let Some(side) = call.seats.as_mut() else {
-            return;
-        };
         let display = format!("{caller} {hotline} {topic}");
         let display = display.trim().replace('"', "");
-        let mut branches = Vec::new();
         let mut invites = Vec::new();
         for (target, addr) in contacts {
             let from_tag = format!("s{}", self.endpoint.new_token());
@@ -298,7 +339,7 @@ impl Switch {
                 method: Method::Invite,
                 uri: target.clone(),
                 headers: Default::default(),
-                body: side.offer.clone(),
+                body: body.clone(),
             };
             let h = &mut invite.headers;
             let caller_uri = format!("sip:{caller}@{}", contact.host);
@@ -316,8 +357,8 @@ impl Switch {
                 format!("\"{display}\" <{caller_uri}>"),
             );
             h.push(HeaderName::Other("X-Hotline".into()), hotline.clone());
-            if let Some(queue) = &queue {
-                h.push(HeaderName::Other("X-Hotline-Queue".into()), queue.clone());
+            if let Some(queue) = queue {
+                h.push(HeaderName::Other("X-Hotline-Queue".into()), queue);
             }
             if !topic.is_empty() {
                 h.push(HeaderName::Other("X-Hotline-Topic".into()), topic.clone());
@@ -330,28 +371,7 @@ impl Switch {
             h.push(HeaderName::ContentType, "application/sdp");
             invites.push((invite, addr));
         }
-        for (invite, peer) in invites {
-            if let Some(txn) = self.endpoint.send_request(now, invite.clone(), peer) {
-                self.by_seat_invite.insert(txn, id);
-                branches.push(Branch { invite, txn, peer });
-            }
-        }
-        let Some(side) = self.calls.get_mut(&id).and_then(|c| c.seats.as_mut()) else {
-            return;
-        };
-        let Some(offer) = side.offers.iter_mut().find(|o| o.seat == seat) else {
-            return;
-        };
-        if branches.is_empty() {
-            // Registered a moment ago, gone now (or only contacts we cannot reach).
-            debug!(call = id.0, seat = %seat_name, "no reachable contact");
-            side.offers.retain(|o| o.seat != seat);
-            self.acd.set_reachable(now, seat, false);
-            self.acd.declined(now, id, seat);
-            return;
-        }
-        info!(call = id.0, seat = %seat_name, phones = branches.len(), "offering the call");
-        offer.branches = branches;
+        invites
     }
 
     /// Withdraws the offer of call `id` to `seat`.
@@ -370,7 +390,7 @@ impl Switch {
     }
 
     /// CANCELs a ringing branch and remembers it until it is over.
-    fn withdraw(&mut self, now: Instant, call: CallId, seat: SeatId, branch: Branch) {
+    pub(super) fn withdraw(&mut self, now: Instant, call: CallId, seat: SeatId, branch: Branch) {
         self.by_seat_invite.remove(&branch.txn);
         self.endpoint.cancel(now, branch.txn);
         self.withdrawn.insert(
@@ -637,6 +657,7 @@ impl Switch {
 
     /// The caller goes on after the seat left: the queue node's `after` (a survey) or the end.
     fn after_seat(&mut self, now: Instant, id: CallId) {
+        self.seat_left_before_answer(now, id);
         // Answering too: the caller's ACK may still be on its way.
         let live = self
             .calls
@@ -703,6 +724,10 @@ impl Switch {
             None => self
                 .media
                 .push_back(MediaCommand::Unbridge { leg: caller_leg }),
+        }
+        // A seat it brought in that answered has the call now.
+        if self.seat_takes_over(now, id) {
+            return;
         }
         self.acd.call_ended(now, id);
         self.close_idle_seat_side(id);

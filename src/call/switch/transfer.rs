@@ -35,7 +35,7 @@ enum Target {
 
 impl Switch {
     /// The seat passes its caller to `to`: `queue:NAME`, `subcentre:NAME`, `number:DIGITS` or
-    /// `seat:ID` (blind only).
+    /// `seat:ID`; three-way and consult to a queue go to one of its ready seats.
     pub(super) fn transfer(
         &mut self,
         now: Instant,
@@ -48,35 +48,30 @@ impl Switch {
         };
         let target = self.target(id, to)?;
         let shown = self.show_target(to);
+        if self.calls.get(&id).is_some_and(|c| c.trunk.is_some()) {
+            return Err(DeskError::new(409, "a transfer is already under way"));
+        }
         if kind != TransferKind::Blind {
-            let (subcentre, number) = match target {
-                Target::SubCentre(subcentre) => (subcentre, None),
-                Target::Number(subcentre, digits) => (subcentre, Some(digits)),
-                Target::Seat(_) => {
-                    return Err(DeskError::new(
-                        409,
-                        "three-way and consult transfers to a seat are not supported yet",
-                    ))
+            match &target {
+                Target::SubCentre(subcentre) => {
+                    self.call_in_trunk(now, id, kind, to, *subcentre, None)?
                 }
-                Target::Queue(..) => {
-                    return Err(DeskError::new(
-                        409,
-                        "three-way and consult transfers are made to a sub-centre or a number",
-                    ))
+                Target::Number(subcentre, digits) => {
+                    self.call_in_trunk(now, id, kind, to, *subcentre, Some(digits.clone()))?
                 }
-            };
-            if self.calls.get(&id).is_some_and(|c| c.trunk.is_some()) {
-                return Err(DeskError::new(409, "a transfer is already under way"));
-            }
-            info!(
-                call = id.0,
-                to = %shown,
-                kind = kind.as_str(),
-                "the seat calls a sub-centre"
-            );
-            let index = self.note_transfer(now, id, kind.as_str(), to);
-            if !self.start_trunk_to(now, id, subcentre, number, Some(index)) {
-                return Err(DeskError::new(409, format!("{shown} cannot be called now")));
+                Target::Seat(seat) => {
+                    let seat = *seat;
+                    self.reachable_now(id, &target)?;
+                    let origin = self.calls.get(&id).and_then(|c| c.record.queues.last());
+                    let origin = origin.map(|v| v.queue.clone()).unwrap_or_default();
+                    self.bring_in_seat(now, id, kind.as_str(), to, seat, &origin)?;
+                }
+                Target::Queue(_, name) => {
+                    let Some(seat) = self.acd.ready_seat_of(name) else {
+                        return Err(DeskError::new(409, format!("no seat of {name} is free")));
+                    };
+                    self.bring_in_seat(now, id, kind.as_str(), to, seat, name)?;
+                }
             }
             if kind == TransferKind::Consult {
                 // The caller waits with music; the seat talks to the target once it answers.
@@ -89,7 +84,7 @@ impl Switch {
                 }
                 self.play_hold_music(id);
             }
-            // Three-way: the seat and the caller keep talking while the sub-centre rings.
+            // Three-way: the seat and the caller keep talking while the target rings.
             return Ok(json!({ "transferring": to, "kind": kind.as_str() }));
         }
         self.reachable_now(id, &target)?;
@@ -120,6 +115,30 @@ impl Switch {
             Target::Seat(target) => self.blind_to_seat(now, id, target, priority, index, origin),
         }
         Ok(json!({ "transferred": to, "kind": kind.as_str() }))
+    }
+
+    /// The seat calls a sub-centre's trunk (for `number`, or its own number) into its call.
+    fn call_in_trunk(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        kind: TransferKind,
+        to: &str,
+        subcentre: SubCentreId,
+        number: Option<String>,
+    ) -> Result<(), DeskError> {
+        let shown = self.show_target(to);
+        info!(
+            call = id.0,
+            to = %shown,
+            kind = kind.as_str(),
+            "the seat calls a sub-centre"
+        );
+        let index = self.note_transfer(now, id, kind.as_str(), to);
+        match self.start_trunk_to(now, id, subcentre, number, Some(index)) {
+            true => Ok(()),
+            false => Err(DeskError::new(409, format!("{shown} cannot be called now"))),
+        }
     }
 
     /// The caller, alone now, rings a sub-centre's trunk (for `number`, or the sub-centre's

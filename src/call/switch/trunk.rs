@@ -9,14 +9,14 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 use super::{answer_far_reinvite, stream_params, Switch, Wake};
-use crate::call::caller::{CallId, Ending, Phase};
-use crate::call::trunk_leg::{TrunkLeg, TrunkState};
+use crate::call::caller::{CallId, Caller, Ending, Phase};
+use crate::call::trunk_leg::{FarEnd, TrunkLeg, TrunkState};
 use crate::dialplan::model::{SubCentreId, TrunkTransport};
 use crate::media::control::{LegId, MediaCommand};
 use crate::sdp::{SdpSession, SessionDescription};
 use crate::sip::dialog::Dialog;
 use crate::sip::digest::Challenge;
-use crate::sip::endpoint::ServerTxnId;
+use crate::sip::endpoint::{ClientTxnId, ServerTxnId};
 use crate::sip::fields::Fields;
 use crate::sip::message::{HeaderName, Method, Request, Response};
 use crate::sip::peer::Peer;
@@ -66,12 +66,7 @@ impl Switch {
             (_, TrunkTransport::Tcp) => Some("no-outbound-tcp"),
             _ => None,
         };
-        // With a seat on the call (three-way), the target gets the call's third leg.
-        let seat_on_call = call.seats.as_ref().is_some_and(|s| s.link.is_some());
-        let leg = match seat_on_call {
-            true => call.leg.third(),
-            false => call.leg.partner(),
-        };
+        let leg = third_party_leg(call);
         let peer = Peer::udp(centre.trunk);
         let transfer = match transfer {
             Some(index) => index,
@@ -86,8 +81,10 @@ impl Switch {
             return false;
         };
         call.trunk = Some(TrunkLeg {
-            subcentre,
-            dialled: number,
+            far: FarEnd::SubCentre {
+                subcentre,
+                dialled: number,
+            },
             leg,
             peer,
             state: TrunkState::Opening,
@@ -104,8 +101,12 @@ impl Switch {
         true
     }
 
-    /// The trunk leg's RTP port is bound: INVITE the sub-centre with our offer.
+    /// The trunk leg's RTP port is bound: INVITE the sub-centre (or the seat) with our offer.
     pub(super) fn trunk_opened(&mut self, now: Instant, id: CallId, port: u16) {
+        let far = self.calls.get(&id).and_then(|c| c.trunk.as_ref());
+        if far.is_some_and(|t| matches!(t.far, FarEnd::Seat(_))) {
+            return self.seat_leg_opened(now, id, port);
+        }
         let local = self.local_media(port, id.0 | LegId::PARTNER);
         let contact = self.config.contact.clone();
         let from_tag = self.endpoint.new_token();
@@ -122,17 +123,18 @@ impl Switch {
         if trunk.state != TrunkState::Opening {
             return;
         }
-        let Some(centre) = call
-            .plan
-            .dialplan
-            .subcentres
-            .get(trunk.subcentre.0 as usize)
+        let FarEnd::SubCentre {
+            subcentre,
+            dialled: number,
+        } = &trunk.far
         else {
             return;
         };
+        let Some(centre) = call.plan.dialplan.subcentres.get(subcentre.0 as usize) else {
+            return;
+        };
         let ring = centre.ring_timeout;
-        let number = trunk
-            .dialled
+        let number = number
             .clone()
             .or_else(|| centre.number.clone())
             .unwrap_or(dialled);
@@ -181,14 +183,23 @@ impl Switch {
         }
     }
 
-    /// A response to our INVITE toward the trunk.
-    pub(super) fn trunk_response(&mut self, now: Instant, id: CallId, response: Response) {
+    /// A response to our INVITE toward the trunk (or one of a seat's phones, `txn`).
+    pub(super) fn trunk_response(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        txn: ClientTxnId,
+        response: Response,
+    ) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         let Some(trunk) = call.trunk.as_mut() else {
             return;
         };
+        if matches!(trunk.far, FarEnd::Seat(_)) {
+            return self.seat_leg_response(now, id, txn, &response);
+        }
         let status = response.status;
         match (status, trunk.state) {
             (100..=199, TrunkState::Abandoned) => {
@@ -218,9 +229,9 @@ impl Switch {
                     let bye = dialog.request(Method::Bye);
                     self.endpoint.send_request(now, bye, peer);
                 }
-                self.drop_trunk(id);
+                self.drop_trunk(now, id);
             }
-            (_, TrunkState::Abandoned) => self.drop_trunk(id),
+            (_, TrunkState::Abandoned) => self.drop_trunk(now, id),
             (401 | 407, TrunkState::Inviting) if !trunk.authenticated => {
                 if !self.trunk_authenticate(now, id, &response) {
                     self.trunk_failed(now, id, &status.to_string());
@@ -241,12 +252,10 @@ impl Switch {
         let Some(trunk) = call.trunk.as_mut() else {
             return false;
         };
-        let Some(centre) = call
-            .plan
-            .dialplan
-            .subcentres
-            .get(trunk.subcentre.0 as usize)
-        else {
+        let FarEnd::SubCentre { subcentre, .. } = &trunk.far else {
+            return false;
+        };
+        let Some(centre) = call.plan.dialplan.subcentres.get(subcentre.0 as usize) else {
             return false;
         };
         let (asked, answer_in) = match challenge.status {
@@ -292,7 +301,9 @@ impl Switch {
         true
     }
 
-    fn trunk_answered(&mut self, now: Instant, id: CallId, response: &Response) {
+    /// The far end answered: ACK, and its media joins the call (bridged, mixed, or with the
+    /// seat alone during a consult).
+    pub(super) fn trunk_answered(&mut self, now: Instant, id: CallId, response: &Response) {
         let contact = self.config.contact.clone();
         let Some(call) = self.calls.get_mut(&id) else {
             return;
@@ -340,7 +351,7 @@ impl Switch {
             .map(|s| s.leg);
         self.note_transfer_outcome(now, id, transfer, "answered");
         self.wakes.clear(&Wake::Trunk(id));
-        info!(call = id.0, "sub-centre answered: bridged");
+        info!(call = id.0, "the third party answered: bridged");
         self.media.push_back(MediaCommand::Stream {
             leg,
             params: stream_params(&params),
@@ -382,8 +393,8 @@ impl Switch {
         if let Some(transfer) = call.trunk.as_ref().map(|t| t.transfer) {
             self.note_transfer_outcome(now, id, transfer, why);
         }
-        warn!(call = id.0, why, "sub-centre did not take the call");
-        self.drop_trunk(id);
+        warn!(call = id.0, why, "the third party did not take the call");
+        self.drop_trunk(now, id);
         if self.consult_line_failed(now, id, why.parse().unwrap_or(480)) {
             return;
         }
@@ -441,6 +452,11 @@ impl Switch {
         let Some(trunk) = self.calls.get_mut(&id).and_then(|c| c.trunk.as_mut()) else {
             return;
         };
+        if matches!(trunk.far, FarEnd::Seat(_)) && trunk.state != TrunkState::Bridged {
+            let transfer = trunk.transfer;
+            self.note_transfer_outcome(now, id, transfer, "caller-gone");
+            return self.drop_trunk(now, id);
+        }
         match trunk.state {
             TrunkState::Bridged => {
                 if let Some(dialog) = trunk.dialog.as_mut() {
@@ -448,10 +464,10 @@ impl Switch {
                     let peer = trunk.peer;
                     self.endpoint.send_request(now, bye, peer);
                 }
-                self.drop_trunk(id);
+                self.drop_trunk(now, id);
             }
             TrunkState::Inviting => self.abandon_trunk(now, id),
-            TrunkState::Opening => self.drop_trunk(id),
+            TrunkState::Opening => self.drop_trunk(now, id),
             TrunkState::Abandoned => {}
         }
     }
@@ -461,6 +477,10 @@ impl Switch {
         let Some(trunk) = self.calls.get_mut(&id).and_then(|c| c.trunk.as_mut()) else {
             return;
         };
+        if matches!(trunk.far, FarEnd::Seat(_)) {
+            // Every ringing phone is withdrawn at once; the leg goes with them.
+            return self.drop_trunk(now, id);
+        }
         trunk.state = TrunkState::Abandoned;
         let leg = trunk.leg;
         if let Some(txn) = trunk.txn {
@@ -470,14 +490,22 @@ impl Switch {
         self.media.push_back(MediaCommand::Close { leg });
     }
 
-    /// Forgets the trunk leg (its transactions finish on their own).
-    pub(super) fn drop_trunk(&mut self, id: CallId) {
+    /// Forgets the trunk leg (its transactions finish on their own); a seat's ringing phones
+    /// are cancelled and the seat released (wrap-up).
+    pub(super) fn drop_trunk(&mut self, now: Instant, id: CallId) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let Some(trunk) = call.trunk.take() else {
+        let Some(mut trunk) = call.trunk.take() else {
             return;
         };
+        if let FarEnd::Seat(far) = &mut trunk.far {
+            for branch in std::mem::take(&mut far.branches) {
+                self.by_trunk_invite.remove(&branch.txn);
+                self.withdraw(now, id, far.seat, branch);
+            }
+            self.acd.transfer_ended(now, id, far.answered);
+        }
         if let Some(txn) = trunk.txn {
             self.by_trunk_invite.remove(&txn);
         }
@@ -504,8 +532,8 @@ impl Switch {
         match request.method {
             Method::Bye => {
                 self.reply(now, txn, &request, 200);
-                info!(call = id.0, "the sub-centre hung up");
-                self.drop_trunk(id);
+                info!(call = id.0, "the third party hung up");
+                self.drop_trunk(now, id);
                 // In a three-way call or a consult the caller and the seat go on together.
                 let seat_on_call = self
                     .calls
@@ -558,5 +586,20 @@ impl Switch {
             self.by_invite.remove(&txn);
             self.endpoint.ack_received(now, txn);
         }
+    }
+}
+
+/// The media leg for a third party: the call's second leg, or with a seat on the call, the one
+/// of its second and third legs the seat is not on.
+pub(super) fn third_party_leg(call: &Caller) -> LegId {
+    let seat_leg = call
+        .seats
+        .as_ref()
+        .filter(|s| s.link.is_some())
+        .map(|s| s.leg);
+    match seat_leg {
+        Some(leg) if leg == call.leg.third() => call.leg.partner(),
+        Some(_) => call.leg.third(),
+        None => call.leg.partner(),
     }
 }
