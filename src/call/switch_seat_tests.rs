@@ -1845,7 +1845,16 @@ fn a_subcentre_that_does_not_answer_a_consult_brings_the_caller_back_to_the_seat
     let trunk_invite = sim.request_to(pbx.addr, "INVITE");
     sim.send(pbx.addr, super::switch_tests::pbx_reply(&trunk_invite, 603));
     sim.request_to(pbx.addr, "ACK");
-    assert_eq!(sim.media(), ["close 1\"", "stop 1", "bridge 1 1'"]);
+    // Back with the seat, told first that the transfer did not go through.
+    assert_eq!(
+        sim.media(),
+        [
+            "close 1\"",
+            "stop 1",
+            "bridge 1 1'",
+            "play 1 #3 [queue/transfer-failed]"
+        ]
+    );
 }
 
 #[test]

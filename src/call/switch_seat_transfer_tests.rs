@@ -323,7 +323,12 @@ fn a_seat_declining_a_consult_brings_the_caller_back_to_the_first_seat() {
     sim.media();
     sim.send(expert.addr, expert.respond(&expert_invite, 603));
     sim.request_to(expert.addr, "ACK");
-    assert_eq!(sim.media(), ["close 1\"", "stop 1", "bridge 1 1'"]);
+    let media = sim.media();
+    assert_eq!(media[..3], ["close 1\"", "stop 1", "bridge 1 1'"]);
+    assert!(
+        media[3].ends_with("[queue/transfer-failed]"),
+        "back with the first seat, told so: {media:?}"
+    );
     assert_eq!(state(&mut sim, "a1001"), "on-call");
     assert_eq!(state(&mut sim, "e2001"), "wrap-up");
     assert_eq!(

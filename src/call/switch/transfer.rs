@@ -479,6 +479,26 @@ impl Switch {
         });
     }
 
+    /// A consult's target did not take the call: the caller is back with the seat and hears
+    /// the transfer-failed notice first (the seat's voice reaches it once the notice ends).
+    pub(super) fn back_from_consult(&mut self, id: CallId) {
+        self.rejoin_seat(id);
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let Some(notice) = call.plan.prompts.get(TRANSFER_FAILED) else {
+            return;
+        };
+        let leg = call.leg;
+        self.next_play += 1;
+        self.media.push_back(MediaCommand::Play {
+            leg,
+            play: self.next_play,
+            prompts: vec![notice],
+            barge_in: false,
+        });
+    }
+
     /// The seat hung up during a consult before the target answered: the target is given up
     /// and the caller goes back to the queue it came from, told so.
     pub(super) fn abandoned_consult(&mut self, now: Instant, id: CallId) {

@@ -402,7 +402,7 @@ impl Switch {
             return;
         }
         if self.calls.get(&id).is_some_and(|c| c.consulting) {
-            return self.rejoin_seat(id);
+            return self.back_from_consult(id);
         }
         let actions = match self.calls.get_mut(&id).and_then(|c| c.nav.as_mut()) {
             Some(nav) => nav.on_transfer_failed(now),
@@ -433,7 +433,7 @@ impl Switch {
             return;
         }
         if call.consulting {
-            return self.rejoin_seat(id);
+            return self.back_from_consult(id);
         }
         if call.consult_line.is_some() {
             self.consult_line_failed(now, id, 408);
