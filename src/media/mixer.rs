@@ -8,15 +8,14 @@
 //! frame per party (a whole frame, or silence when less arrived: a party that stops sending, is
 //! on hold or is late contributes silence and never stalls the others), computes for every
 //! party the sum of the *other* parties' frames saturated to `i16` ([`mix_others`]) and leaves
-//! it in that party's one-frame mix slot. The leg sends it at its own next tick, encoded in its
-//! own codec, so PCMA and PCMU legs mix freely. A prompt playing on a leg wins over the mix, as
+//! it in that party's one-frame mix slot. Each member leg sends it right after the cycle,
+//! encoded in its own codec, so PCMA and PCMU legs mix freely. A prompt playing on a leg wins over the mix, as
 //! over relayed audio.
 //!
 //! **Latency.** A sample waits in the received FIFO until a cycle takes it: cycles take 20 ms
-//! each and the FIFO holds at most 60 ms (older audio is dropped), so under 60 ms; the mix then
-//! waits for the leg's own send tick, under 20 ms. The added latency is thus under 80 ms (one
-//! tick plus the FIFO bound); while the parties send 20 ms packets steadily it is under 40 ms,
-//! one frame more after a late packet left a frame of slack. Cycles the worker missed are not caught up: the next cycle mixes once and the FIFO
+//! each and the FIFO holds at most 60 ms (older audio is dropped), so under 60 ms; the mix goes
+//! out in the same sub-tick. While the parties send 20 ms packets steadily the added latency is
+//! under 20 ms, one frame more after a late packet left a frame of slack. Cycles the worker missed are not caught up: the next cycle mixes once and the FIFO
 //! bound keeps the backlog in check.
 //!
 //! **Not mixed.** Telephone events (RFC 4733) are not audio: each leg still reports its digits,

@@ -25,8 +25,8 @@
 //! bridged or conferenced, never both: bridging or conferencing a leg takes it out of its bridge
 //! and conference first, and closing or unbridging a member takes it out of its conference (a
 //! conference left with one member ends). A conference belongs to the phase of its first
-//! member's slot; at each of that phase's sub-ticks, before the legs of that phase send, the
-//! worker runs one mixing cycle.
+//! member's slot; at each of that phase's sub-ticks the worker runs one mixing cycle and every
+//! member sends its mix at once (members send at their conference's phase, not their own).
 //!
 //! Recordings (see [`super::recorder`]): a recording belongs to its caller leg's phase; at each
 //! of that phase's sub-ticks the worker takes one frame from the caller's capture FIFO and one
@@ -287,7 +287,7 @@ impl Worker {
         let first = self.next_sub_tick.max((due + 1).saturating_sub(PHASES));
         for n in first..=due {
             let skipped = u32::try_from((n - self.next_sub_tick) / PHASES).unwrap_or(u32::MAX);
-            self.mix_phase((n % PHASES) as usize);
+            self.mix_phase((n % PHASES) as usize, skipped);
             self.send_phase((n % PHASES) as usize, skipped);
             self.record_phase((n % PHASES) as usize, skipped);
         }
@@ -307,16 +307,29 @@ impl Worker {
         }
     }
 
-    /// One mixing cycle for every conference of `phase` (missed cycles are not caught up).
-    fn mix_phase(&mut self, phase: usize) {
-        if let Some(bucket) = self.conferences.get(phase) {
-            for conference in bucket {
-                conference.cycle(&mut self.legs);
+    /// One mixing cycle for every conference of `phase` (missed cycles are not caught up),
+    /// each member sending its mix at once: a conference's legs send at its phase, not their
+    /// own, so the mix does not wait for another tick.
+    fn mix_phase(&mut self, phase: usize, skipped: u32) {
+        let Some(bucket) = self.conferences.get(phase) else {
+            return;
+        };
+        let tx = &self.setup.events;
+        let mut emit = |e: MediaEvent| {
+            let _ = tx.send(e);
+        };
+        for conference in bucket {
+            conference.cycle(&mut self.legs);
+            for &(id, slot) in &conference.parties {
+                let member = self.legs.get_mut(slot).and_then(Option::as_mut);
+                if let Some(leg) = member.filter(|l| l.id == id) {
+                    leg.send_tick(skipped, &mut self.send_buf, &mut emit);
+                }
             }
         }
     }
 
-    /// One packet for every sending leg of `phase`.
+    /// One packet for every sending leg of `phase` (conferenced legs sent theirs with the mix).
     fn send_phase(&mut self, phase: usize, skipped: u32) {
         let tx = &self.setup.events;
         let mut emit = |e: MediaEvent| {
@@ -324,7 +337,9 @@ impl Worker {
         };
         let step = PHASES as usize;
         for leg in self.legs.iter_mut().skip(phase).step_by(step).flatten() {
-            leg.send_tick(skipped, &mut self.send_buf, &mut emit);
+            if !leg.in_conference() {
+                leg.send_tick(skipped, &mut self.send_buf, &mut emit);
+            }
         }
     }
 
