@@ -268,7 +268,7 @@ impl Leg {
     /// Starts (allocating the FIFO, empty) or stops capturing received audio for a recording.
     pub fn set_capture(&mut self, on: bool) {
         match (on, self.capture.is_some()) {
-            (true, false) => self.capture = Some(Box::default()),
+            (true, false) => self.capture = Some(Box::new(CaptureFifo::with_slack())),
             (false, true) => self.capture = None,
             _ => {}
         }

@@ -97,6 +97,8 @@ pub struct CaptureFifo {
     buf: [i16; CAPTURE_SAMPLES],
     len: usize,
     dropped: u64,
+    /// Samples to hold before the first frame is taken (0 once started).
+    slack: usize,
 }
 
 impl Default for CaptureFifo {
@@ -112,6 +114,17 @@ impl CaptureFifo {
             buf: [0; CAPTURE_SAMPLES],
             len: 0,
             dropped: 0,
+            slack: 0,
+        }
+    }
+
+    /// An empty FIFO that gives out its first frame only once it holds two: the frame of
+    /// slack that stays absorbs a late packet, which would otherwise leave 20 ms of silence
+    /// in a recording (where a frame of delay costs nothing).
+    pub fn with_slack() -> CaptureFifo {
+        CaptureFifo {
+            slack: 2 * FRAME_SAMPLES,
+            ..CaptureFifo::new()
         }
     }
 
@@ -152,10 +165,11 @@ impl CaptureFifo {
     /// Takes the oldest whole frame into `out`; with less than a frame held, `out` is silence,
     /// nothing is taken and false is returned.
     pub fn take_frame(&mut self, out: &mut [i16; FRAME_SAMPLES]) -> bool {
-        if self.len < FRAME_SAMPLES {
+        if self.len < FRAME_SAMPLES.max(self.slack) {
             out.fill(0);
             return false;
         }
+        self.slack = 0;
         out.copy_from_slice(&self.buf[..FRAME_SAMPLES]);
         self.buf.copy_within(FRAME_SAMPLES..self.len, 0);
         self.len -= FRAME_SAMPLES;
@@ -571,6 +585,29 @@ mod tests {
         assert_eq!(take(&mut fifo), Some(ramp(1, 160)));
         assert_eq!(fifo.len(), 40);
         assert_eq!(fifo.dropped(), 0);
+    }
+
+    #[test]
+    fn with_slack_a_late_packet_leaves_no_gap() {
+        let mut fifo = CaptureFifo::with_slack();
+        fifo.push(&ramp(1, 160));
+        assert_eq!(
+            take(&mut fifo),
+            None,
+            "the first frame waits for a second one"
+        );
+        fifo.push(&ramp(161, 160));
+        assert_eq!(take(&mut fifo), Some(ramp(1, 160)));
+        // The next packet comes after the cycle: the frame of slack is taken meanwhile.
+        assert_eq!(take(&mut fifo), Some(ramp(161, 160)));
+        fifo.push(&ramp(321, 160));
+        fifo.push(&ramp(481, 160));
+        assert_eq!(take(&mut fifo), Some(ramp(321, 160)));
+        // Without the slack, the same late packet leaves a gap.
+        let mut plain = CaptureFifo::new();
+        plain.push(&ramp(1, 160));
+        assert_eq!(take(&mut plain), Some(ramp(1, 160)));
+        assert_eq!(take(&mut plain), None);
     }
 
     /// Simulates a peer sending `ptime`-sample packets of a ramp (from 1) on its own schedule
