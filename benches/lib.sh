@@ -540,3 +540,11 @@ bench_provenance() {
 udp_drops() {
   ss -uanm "sport = :$1" 2>/dev/null | grep -o 'skmem:([^)]*)' | head -1 | grep -o ',d[0-9]*' | tr -d ',d'
 }
+
+# socket_count PID: open sockets of a process (its fds that are sockets: one per RTP leg, and
+# the SIP and API sockets; unlike fd_count, not the files it writes, such as recordings).
+socket_count() {
+  local n
+  n=$(find "/proc/$1/fd" -maxdepth 1 -lname 'socket:*' 2>/dev/null | wc -l)
+  echo "${n:--}"
+}
