@@ -29,6 +29,27 @@ pub(super) struct Caller {
 }
 
 impl Caller {
+    /// A caller entering `queue` now, `seq`-th in arrival order; `pinned` when it waits for one
+    /// seat alone.
+    pub(super) fn new(
+        queue: QueueIx,
+        priority: u8,
+        seq: u64,
+        since: Instant,
+        pinned: Option<SeatId>,
+    ) -> Caller {
+        Caller {
+            queue,
+            priority,
+            seq,
+            since,
+            ringing: Vec::new(),
+            declined: Vec::new(),
+            overflowed: false,
+            pinned,
+        }
+    }
+
     /// Its place in service order.
     pub(super) fn place(&self, call: CallId) -> Place {
         Place {

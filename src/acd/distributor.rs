@@ -122,16 +122,7 @@ impl Acd {
         if self.queues[q].retired || !self.can_be_served(q) {
             return Enqueued::NoSeats;
         }
-        let caller = Caller {
-            queue: q,
-            priority,
-            seq: self.next_seq,
-            since: now,
-            ringing: Vec::new(),
-            declined: Vec::new(),
-            overflowed: false,
-            pinned: None,
-        };
+        let caller = Caller::new(q, priority, self.next_seq, now, None);
         self.next_seq += 1;
         let place = caller.place(call);
         self.callers.insert(call, caller);
@@ -178,16 +169,7 @@ impl Acd {
         if self.talks.contains_key(&call) {
             self.call_ended(now, call);
         }
-        let caller = Caller {
-            queue: q,
-            priority,
-            seq: self.next_seq,
-            since: now,
-            ringing: Vec::new(),
-            declined: Vec::new(),
-            overflowed: false,
-            pinned: Some(seat),
-        };
+        let caller = Caller::new(q, priority, self.next_seq, now, Some(seat));
         self.next_seq += 1;
         self.callers.insert(call, caller);
         if let Some(s) = self.seats.get_mut(seat.0 as usize) {

@@ -10,6 +10,7 @@ use super::switch_seat_tests::{
     TRANSFER_SEATS,
 };
 use super::switch_tests::{config, plan, secs, Phone, Sim};
+use super::switch_transfer_tests::chain;
 use crate::desk::{DeskCommand, TransferKind};
 use crate::sip::fields::Fields;
 use crate::sip::message::{HeaderName, Request};
@@ -72,19 +73,6 @@ fn state(sim: &mut Sim, seat: &str) -> String {
     let all = states(sim);
     let found = all.iter().find_map(|s| s.strip_prefix(&format!("{seat} ")));
     found.unwrap_or("unknown").to_string()
-}
-
-/// The record's transfers as `kind target outcome`.
-fn chain(sim: &Sim) -> Vec<String> {
-    let show = |t: &TransferAttempt| {
-        format!(
-            "{} {} {}",
-            t.kind,
-            t.target,
-            t.outcome.as_deref().unwrap_or("-")
-        )
-    };
-    sim.last_record().transfers.iter().map(show).collect()
 }
 
 /// The caller hangs up (the engine BYEs a1001's `phone`): the final record's transfers as

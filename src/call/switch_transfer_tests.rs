@@ -67,7 +67,7 @@ fn talking_to_a1001() -> (Sim, Phone, SeatPhone, Request) {
 }
 
 /// The record's transfers as `kind target outcome`.
-fn chain(sim: &Sim) -> Vec<String> {
+pub(super) fn chain(sim: &Sim) -> Vec<String> {
     let show = |t: &TransferAttempt| {
         format!(
             "{} {} {}",
