@@ -62,6 +62,8 @@ pub struct SeatLink {
     pub peer: Peer,
     /// A re-INVITE from the phone answered 2xx, until its ACK.
     pub reinvite: Option<ServerTxnId>,
+    /// That re-INVITE had no offer: our 2xx carried one and the ACK carries the answer.
+    pub reinvite_offered: bool,
     /// The phone put the caller on hold (the caller hears music).
     pub held: bool,
     /// When the seat answered.

@@ -757,7 +757,7 @@ impl Switch {
         }
         let seat_side = call.seats.as_ref().and_then(|s| s.link.as_ref());
         if seat_side.is_some_and(|l| l.dialog.id == dialog) {
-            return self.seat_acked(now, id);
+            return self.seat_acked(now, id, ack);
         }
         let line = call.consult_line.as_ref().and_then(|l| l.dialog.as_ref());
         if line.is_some_and(|d| d.id == dialog) {
@@ -777,7 +777,7 @@ impl Switch {
         let txn = call.invite_txn;
         let late_offer = call.offer.is_none();
         let leg = call.leg;
-        let answer = late_offer.then(|| answer_in_ack(call, ack));
+        let answer = late_offer.then(|| answer_in_ack(call.sdp.as_mut(), ack));
         self.endpoint.ack_received(now, txn);
         match answer {
             None => {}
@@ -807,7 +807,9 @@ impl Switch {
         };
         call.reinvite = None;
         let leg = call.leg;
-        let answer = pending.offered.then(|| answer_in_ack(call, ack));
+        let answer = pending
+            .offered
+            .then(|| answer_in_ack(call.sdp.as_mut(), ack));
         self.by_invite.remove(&pending.txn);
         self.endpoint.ack_received(now, pending.txn);
         match answer {
@@ -1204,9 +1206,12 @@ pub fn describe_path(nav: &Navigation) -> String {
 }
 
 /// Reads the answer an ACK carries to the offer we sent in our 2xx.
-fn answer_in_ack(call: &mut Caller, ack: &Request) -> Result<MediaParams, NegotiationError> {
+fn answer_in_ack(
+    session: Option<&mut SdpSession>,
+    ack: &Request,
+) -> Result<MediaParams, NegotiationError> {
     let sdp = SessionDescription::parse(&ack.body).map_err(|_| NegotiationError::NoAudio)?;
-    match call.sdp.as_mut() {
+    match session {
         Some(session) => session.accept_answer(&sdp),
         None => Err(NegotiationError::NoOfferPending),
     }

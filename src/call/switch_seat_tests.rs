@@ -956,6 +956,64 @@ fn the_seat_puts_the_caller_on_hold_with_music_and_resumes() {
     sim.assert_quiet();
 }
 
+#[test]
+fn an_offerless_reinvite_from_the_seat_is_offered_to_and_answered_in_the_ack() {
+    let mut sim = centre(PLAN);
+    let mut phone = SeatPhone::new(11, "1001");
+    let mut caller = Phone::new(7);
+    let invite = talking(&mut sim, &mut caller, &mut phone);
+
+    // No offer in the re-INVITE: our 200 offers, nothing changes until the ACK answers.
+    sim.send(phone.addr, phone.request(&invite, "INVITE", None, None));
+    sim.response_to(phone.addr, 100, "INVITE");
+    let ok = sim.response_to(phone.addr, 200, "INVITE");
+    let offer = SessionDescription::parse(&ok.body).expect("our offer in the 200");
+    assert_eq!(offer.media[0].direction(), Some(Direction::SendRecv));
+    sim.assert_quiet();
+    // The phone answers sendonly in its ACK: the caller is on hold with music.
+    let hold = phone.sdp(2, "sendonly");
+    sim.send(
+        phone.addr,
+        phone.request(&invite, "ACK", Some(1), Some(&hold)),
+    );
+    assert_eq!(
+        sim.media(),
+        [
+            "stream 1' Pcma/8 to 203.0.113.11:42000 te=Some(101) recv",
+            "unbridge 1",
+            "play 1 #2 [queue/music]",
+        ]
+    );
+
+    // Resumed the same way.
+    sim.send(phone.addr, phone.request(&invite, "INVITE", None, None));
+    sim.response_to(phone.addr, 100, "INVITE");
+    sim.response_to(phone.addr, 200, "INVITE");
+    let resume = phone.sdp(3, "sendrecv");
+    sim.send(
+        phone.addr,
+        phone.request(&invite, "ACK", Some(2), Some(&resume)),
+    );
+    assert_eq!(
+        sim.media(),
+        [
+            "stream 1' Pcma/8 to 203.0.113.11:42000 te=Some(101) send recv",
+            "stop 1",
+            "bridge 1 1'",
+        ]
+    );
+    // The 2xx were ACKed: nothing is resent.
+    sim.advance(secs(40.0));
+    sim.assert_quiet();
+
+    // An ACK with no usable answer: the seat's side is hung up (the caller goes on).
+    sim.send(phone.addr, phone.request(&invite, "INVITE", None, None));
+    sim.response_to(phone.addr, 100, "INVITE");
+    sim.response_to(phone.addr, 200, "INVITE");
+    sim.send(phone.addr, phone.request(&invite, "ACK", Some(3), None));
+    sim.request_to(phone.addr, "BYE");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 8. Position announcements.
 // ---------------------------------------------------------------------------------------------

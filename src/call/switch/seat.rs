@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::{answer_far_reinvite, stream_params, Switch};
+use super::{answer_far_reinvite, answer_in_ack, stream_params, Switch};
 use crate::acd::{AcdAction, AcdEvent, Enqueued, LeftBecause, SeatId, SeatState, NO_ANSWER};
 use crate::call::caller::{CallId, Ending, Phase};
 use crate::call::seat_leg::{Branch, Offer, SeatLink, SeatMedia, SeatSide, Waiting};
@@ -17,7 +17,7 @@ use crate::dialplan::model::QueueId;
 use crate::dialplan::navigation::Action;
 use crate::dialplan::spoken::queue_announcement;
 use crate::media::control::{LegId, MediaCommand};
-use crate::sdp::{SdpSession, SessionDescription};
+use crate::sdp::{MediaParams, SdpSession, SessionDescription};
 use crate::sip::dialog::Dialog;
 use crate::sip::endpoint::{ClientTxnId, ServerTxnId};
 use crate::sip::fields::Fields;
@@ -570,6 +570,7 @@ impl Switch {
             dialog,
             peer: branch.peer,
             reinvite: None,
+            reinvite_offered: false,
             held: false,
             since: now,
         });
@@ -734,31 +735,63 @@ impl Switch {
     }
 
     /// A re-INVITE from the seat's phone: hold plays music to the caller, resume bridges again.
+    /// Without an offer (RFC 3261 §14.2), our 2xx offers and the ACK's answer decides.
     fn seat_reinvite(&mut self, now: Instant, id: CallId, txn: ServerTxnId, request: Request) {
         let contact = self.config.contact.clone();
+        let Some(side) = self.calls.get_mut(&id).and_then(|c| c.seats.as_mut()) else {
+            return self.reply(now, txn, &request, 481);
+        };
+        let offerless = request.body.is_empty();
+        let answered = match (offerless, side.sdp.as_mut()) {
+            (true, Some(session)) => {
+                let mut response = Response::to(&request, 200);
+                response
+                    .headers
+                    .push(HeaderName::Contact, format!("<{contact}>"));
+                response
+                    .headers
+                    .push(HeaderName::ContentType, "application/sdp");
+                response.body = session.offer().to_bytes();
+                Ok((response, None))
+            }
+            _ => answer_far_reinvite(side.sdp.as_mut(), &request, &contact)
+                .map(|(response, media)| (response, Some(media))),
+        };
+        let (response, media) = match answered {
+            Ok(answered) => answered,
+            Err(status) => return self.reply(now, txn, &request, status),
+        };
+        let Some(link) = side.link.as_mut() else {
+            return self.reply(now, txn, &request, 481);
+        };
+        link.reinvite = Some(txn);
+        link.reinvite_offered = media.is_none();
+        self.by_invite.insert(txn, id);
+        self.endpoint.respond(now, txn, response);
+        if let Some(media) = media {
+            self.seat_media_changed(id, &media);
+        }
+    }
+
+    /// The seat's phone's side of the call was renegotiated: the new stream, and music for the
+    /// caller while the phone holds it.
+    fn seat_media_changed(&mut self, id: CallId, media: &MediaParams) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         let caller_leg = call.leg;
         let Some(side) = call.seats.as_mut() else {
-            return self.reply(now, txn, &request, 481);
-        };
-        let (response, media) = match answer_far_reinvite(side.sdp.as_mut(), &request, &contact) {
-            Ok(answered) => answered,
-            Err(status) => return self.reply(now, txn, &request, status),
+            return;
         };
         let leg = side.leg;
         let Some(link) = side.link.as_mut() else {
-            return self.reply(now, txn, &request, 481);
+            return;
         };
-        link.reinvite = Some(txn);
         let held = media.held_by_remote();
         let was_held = std::mem::replace(&mut link.held, held);
-        self.by_invite.insert(txn, id);
-        self.endpoint.respond(now, txn, response);
         self.media.push_back(MediaCommand::Stream {
             leg,
-            params: stream_params(&media),
+            params: stream_params(media),
         });
         match (was_held, held) {
             (false, true) => {
@@ -807,17 +840,29 @@ impl Switch {
         });
     }
 
-    /// The ACK for our 2xx to the seat phone's re-INVITE.
-    pub(super) fn seat_acked(&mut self, now: Instant, id: CallId) {
-        let pending = self
-            .calls
-            .get_mut(&id)
-            .and_then(|c| c.seats.as_mut())
-            .and_then(|s| s.link.as_mut())
-            .and_then(|l| l.reinvite.take());
-        if let Some(txn) = pending {
-            self.by_invite.remove(&txn);
-            self.endpoint.ack_received(now, txn);
+    /// The ACK for our 2xx to the seat phone's re-INVITE; after an offerless one it carries the
+    /// phone's answer (none usable: the seat's side of the call is hung up, 488).
+    pub(super) fn seat_acked(&mut self, now: Instant, id: CallId, ack: &Request) {
+        let Some(side) = self.calls.get_mut(&id).and_then(|c| c.seats.as_mut()) else {
+            return;
+        };
+        let Some(link) = side.link.as_mut() else {
+            return;
+        };
+        let Some(txn) = link.reinvite.take() else {
+            return;
+        };
+        let offered = std::mem::take(&mut link.reinvite_offered);
+        let answer = offered.then(|| answer_in_ack(side.sdp.as_mut(), ack));
+        self.by_invite.remove(&txn);
+        self.endpoint.ack_received(now, txn);
+        match answer {
+            None => {}
+            Some(Ok(media)) => self.seat_media_changed(id, &media),
+            Some(Err(error)) => {
+                info!(call = id.0, %error, "seat phone's ACK without a usable answer");
+                self.seat_gone(now, id, "488");
+            }
         }
     }
 

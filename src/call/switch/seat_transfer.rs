@@ -253,6 +253,7 @@ impl Switch {
                 dialog,
                 peer: trunk.peer,
                 reinvite: trunk.reinvite,
+                reinvite_offered: false,
                 held: false,
                 since: now,
             }),
