@@ -1245,6 +1245,11 @@ fn answer_far_reinvite(
 ) -> Result<(Response, MediaParams), u16> {
     let offer = SessionDescription::parse(&request.body).map_err(|_| 488u16)?;
     let answer = session.ok_or(488u16)?.answer(&offer).map_err(|_| 488u16)?;
+    Ok((sdp_ok(request, contact, &answer.sdp), answer.media))
+}
+
+/// A 200 to an in-dialog `request` with our Contact and `sdp` (an answer, or our offer).
+fn sdp_ok(request: &Request, contact: &Uri, sdp: &SessionDescription) -> Response {
     let mut response = Response::to(request, 200);
     response
         .headers
@@ -1252,8 +1257,8 @@ fn answer_far_reinvite(
     response
         .headers
         .push(HeaderName::ContentType, "application/sdp");
-    response.body = answer.sdp.to_bytes();
-    Ok((response, answer.media))
+    response.body = sdp.to_bytes();
+    response
 }
 
 /// What the media plane needs from a negotiation.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::{answer_far_reinvite, answer_in_ack, stream_params, Switch};
+use super::{answer_far_reinvite, answer_in_ack, sdp_ok, stream_params, Switch};
 use crate::acd::{AcdAction, AcdEvent, Enqueued, LeftBecause, SeatId, SeatState, NO_ANSWER};
 use crate::call::caller::{CallId, Ending, Phase};
 use crate::call::seat_leg::{Branch, Offer, SeatLink, SeatMedia, SeatSide, Waiting};
@@ -743,17 +743,7 @@ impl Switch {
         };
         let offerless = request.body.is_empty();
         let answered = match (offerless, side.sdp.as_mut()) {
-            (true, Some(session)) => {
-                let mut response = Response::to(&request, 200);
-                response
-                    .headers
-                    .push(HeaderName::Contact, format!("<{contact}>"));
-                response
-                    .headers
-                    .push(HeaderName::ContentType, "application/sdp");
-                response.body = session.offer().to_bytes();
-                Ok((response, None))
-            }
+            (true, Some(session)) => Ok((sdp_ok(&request, &contact, &session.offer()), None)),
             _ => answer_far_reinvite(side.sdp.as_mut(), &request, &contact)
                 .map(|(response, media)| (response, Some(media))),
         };
