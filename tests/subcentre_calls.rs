@@ -11,7 +11,9 @@ use std::time::Duration;
 use hotline::media::codec::Codec;
 use support::records::records;
 use support::rtp::RtpPeer;
-use support::sipp::{calls_ended, keys_scenario, press, write_scenario, CallEnded, Press, Sipp};
+use support::sipp::{
+    calls_ended, keys_scenario, press, write_scenario, CallEnded, Press, Sipp, BUSY_PBX,
+};
 use support::{free_port, shipped_dialplans_with_trunks, Engine};
 
 /// The PBX's answer once it takes the call: 200 with PCMA, the ACK, 2 s of talk, its BYE.
@@ -163,26 +165,6 @@ fn challenges() -> String {
     )
 }
 
-/// The sub-centre's PBX, busy.
-const BUSY: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="sub-centre busy">
-  <recv request="INVITE" crlf="true"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 486 Busy Here
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv request="ACK" crlf="true"/>
-</scenario>
-"#;
-
 /// A call to `number` (keys pressed as given) while SIPp plays the tax sub-centre with
 /// `pbx_scenario`; returns the call's `call ended` line.
 fn call_via_subcentre(pbx_scenario: &str, number: &str, keys: &[Press]) -> CallEnded {
@@ -232,7 +214,7 @@ fn a_subcentre_number_is_bridged_to_the_trunk_until_the_subcentre_hangs_up() {
 
 #[test]
 fn a_busy_subcentre_sends_the_caller_to_the_fallback() {
-    let call = call_via_subcentre(BUSY, "12366", &[]);
+    let call = call_via_subcentre(BUSY_PBX, "12366", &[]);
     let line = &call.line;
     assert_eq!(call.get("why"), "FlowDone", "{line}");
     assert_eq!(

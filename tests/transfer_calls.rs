@@ -21,7 +21,8 @@ use support::records::records;
 use support::rtp::{Heard, RtpPeer};
 use support::seats::{desk_post, log_in_all, register, seats_config, TestSeat};
 use support::sipp::{
-    bye_answered, calls_ended, wait_for_log, write_scenario, CallEnded, Sipp, SippChild, OK_TO_LAST,
+    bye_answered, calls_ended, wait_for_log, write_scenario, CallEnded, Sipp, SippChild, BUSY_PBX,
+    OK_TO_LAST,
 };
 use support::{free_port, prompts_dir, Engine};
 
@@ -296,26 +297,6 @@ fn pbx_answers_for(user: &str, ring_ms: u64, talk_ms: u64) -> String {
         ring_ms = ring_ms.max(1)
     )
 }
-
-/// The sub-centre's PBX, busy.
-const PBX_BUSY: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="sub-centre busy">
-  <recv request="INVITE" crlf="true"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 486 Busy Here
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]>
-  </send>
-  <recv request="ACK" crlf="true"/>
-</scenario>
-"#;
 
 /// One party's media: the test's RTP socket, saying its tone to the engine's leg and keeping
 /// what the engine sends it.
@@ -660,7 +641,7 @@ fn blind_to_a_subcentre_the_seat_leaves_at_once_and_the_caller_talks_with_the_su
 
 #[test]
 fn blind_to_a_busy_subcentre_sends_the_caller_back_to_the_queue_and_another_seat() {
-    the_second_seat_takes_the_caller(4301, "general", Some(PBX_BUSY), "subcentre:tax", "486");
+    the_second_seat_takes_the_caller(4301, "general", Some(BUSY_PBX), "subcentre:tax", "486");
 }
 
 #[test]

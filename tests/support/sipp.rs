@@ -562,3 +562,23 @@ pub fn calls_ended(engine: &super::Engine, count: usize, within: Duration) -> Ve
         .map(|line| CallEnded::parse(line))
         .collect()
 }
+
+/// A sub-centre's PBX that answers every INVITE 486 Busy Here.
+pub const BUSY_PBX: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="sub-centre busy">
+  <recv request="INVITE" crlf="true"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+</scenario>
+"#;
