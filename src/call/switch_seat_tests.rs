@@ -2126,17 +2126,23 @@ fn phone_consulting() -> (Sim, SeatPhone, Request, String) {
     (sim, phone, first_line, to_tag)
 }
 
-#[test]
-fn an_attended_transfer_from_the_phone_joins_the_caller_to_the_subcentre() {
-    let (mut sim, mut phone, first_line, to_tag) = phone_consulting();
-    // REFER with Replaces on the first line: the caller is joined to the sub-centre.
+/// The phone REFERs its first line to the sub-centre, replacing its second line (whose
+/// dialog it names with `to_tag`): accepted (202), then NOTIFY 100 Trying.
+fn refers_with_replaces(sim: &mut Sim, phone: &mut SeatPhone, first_line: &Request, to_tag: &str) {
     let replaces = format!(
         "sip:12366@{ENGINE_IP}?Replaces=line2%40{}%3Bto-tag%3D{to_tag}%3Bfrom-tag%3Dline2",
         phone.addr.ip()
     );
-    sim.send(phone.addr, refer(&mut phone, &first_line, &replaces));
+    sim.send(phone.addr, refer(phone, first_line, &replaces));
     sim.response_to(phone.addr, 202, "REFER");
-    assert_eq!(notified(&mut sim, &phone), "SIP/2.0 100 Trying");
+    assert_eq!(notified(sim, phone), "SIP/2.0 100 Trying");
+}
+
+#[test]
+fn an_attended_transfer_from_the_phone_joins_the_caller_to_the_subcentre() {
+    let (mut sim, mut phone, first_line, to_tag) = phone_consulting();
+    // REFER with Replaces on the first line: the caller is joined to the sub-centre.
+    refers_with_replaces(&mut sim, &mut phone, &first_line, &to_tag);
     assert_eq!(notified(&mut sim, &phone), "SIP/2.0 200 OK");
     let bye_line2 = sim.request_to(phone.addr, "BYE");
     assert_eq!(
@@ -2223,13 +2229,7 @@ fn the_caller_on_hold_during_a_long_consult_keeps_hearing_music() {
 #[test]
 fn a_replaces_with_the_wrong_tags_joins_nothing() {
     let (mut sim, mut phone, first_line, _to_tag) = phone_consulting();
-    let replaces = format!(
-        "sip:12366@{ENGINE_IP}?Replaces=line2%40{}%3Bto-tag%3Dnot-ours%3Bfrom-tag%3Dline2",
-        phone.addr.ip()
-    );
-    sim.send(phone.addr, refer(&mut phone, &first_line, &replaces));
-    sim.response_to(phone.addr, 202, "REFER");
-    assert_eq!(notified(&mut sim, &phone), "SIP/2.0 100 Trying");
+    refers_with_replaces(&mut sim, &mut phone, &first_line, "not-ours");
     assert_eq!(
         notified(&mut sim, &phone),
         "SIP/2.0 481 Call/Transaction Does Not Exist"
