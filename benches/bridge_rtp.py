@@ -8,10 +8,11 @@ Used by benches/bridged_calls.sh. Two commands:
           engine's first packet arrives on it (the caller's queue music, or the seat leg once
           the seat answered); that packet tells the engine port of the leg. From then on the
           driver sends one PCMA packet every 20 ms to that engine port, at a phase of the 20 ms
-          cycle drawn at random for the stream (1 ms steps: a phone's clock has nothing to do
-          with the engine's). Every packet leaves through one socket of the driver with
-          sendmmsg, one call per 1 ms phase (to keep the driver's CPU down: it shares the 2
-          cores with the engine); the engine's legs latch to that address (symmetric RTP) and
+          cycle drawn at random for the stream (--slot-us steps, 250 us by default: a phone's
+          clock has nothing to do with the engine's). Every packet leaves through one socket of
+          the driver with sendmmsg, one call per slot (to keep the driver's CPU down: it shares
+          the 2 cores with the engine; the slot bounds the bursts: 1,000 phones in 1 ms slots
+          make ~100-packet bursts that hold a core ~0.4 ms, which 2,000 real phones never do); the engine's legs latch to that address (symmetric RTP) and
           send there, to a 4 kB receive buffer nobody reads (the kernel drops what does not
           fit, as at an unread sink). Runs until SIGTERM/SIGINT or --seconds; every second it
           rewrites --status (JSON): streams started per side, packets sent, how late its own
@@ -72,7 +73,7 @@ Used by benches/bridged_calls.sh. Two commands:
 
 Usage:
   bridge_rtp.py drive --callers BASE:N --seats BASE:M [--targets BASE:K] [--silent SIDES]
-                      --status FILE [--seconds S] [--stalls FILE]
+                      --status FILE [--seconds S] [--slot-us 250] [--stalls FILE]
   bridge_rtp.py analyse CAPTURE --ports MIN-MAX [--legs STATUS] [--tail-ms 1000] [--json OUT]
   bridge_rtp.py bpf --sample N [--marked]
 """
@@ -172,10 +173,11 @@ MMSG_MAX = 1024  # UIO_MAXIOV: messages per sendmmsg call
 
 def drive(args):
     """See the module doc. All packets leave through one socket (127.0.0.1, an ephemeral port)
-    with sendmmsg, one call per 1 ms phase: the engine's legs latch to that address (symmetric
+    with sendmmsg, one call per slot of the cycle: the engine's legs latch to that address (symmetric
     RTP: they accept the first source that sends and answer it), so they all send to it after
-    the first packet; the per-port sockets only learn each leg's engine port. One call for
-    ~100 packets instead of one each keeps the driver's own CPU down (it shares the 2 cores)."""
+    the first packet; the per-port sockets only learn each leg's engine port. One call per slot
+    instead of one per packet keeps the driver's own CPU down (it shares the 2 cores).
+    Ticks count slots; lateness and stalls are reported in ms."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     sendmmsg = libc.sendmmsg
     sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
@@ -242,8 +244,13 @@ def drive(args):
     signal.signal(signal.SIGUSR2, on_mark)
     tagged_offsets = [k * PACKET + TAG_MARK for k in range(total) if specs[k][0] not in silent]
 
-    bins = [[] for _ in range(CYCLE_MS)]       # stream numbers per 1 ms phase
-    arrays = [None] * CYCLE_MS                  # their mmsghdr arrays
+    if args.slot_us <= 0 or (CYCLE_MS * 1000) % args.slot_us:
+        print(f"--slot-us must divide {CYCLE_MS * 1000}", file=sys.stderr)
+        return 2
+    slot_ms = args.slot_us / 1000.0
+    slots = CYCLE_MS * 1000 // args.slot_us  # slots per 20 ms cycle
+    bins = [[] for _ in range(slots)]          # stream numbers per slot of the cycle
+    arrays = [None] * slots                    # their mmsghdr arrays
     phases = random.Random(12345)
     seq = [0] * total
     tagged = [specs[k][0] not in silent for k in range(total)]
@@ -279,7 +286,8 @@ def drive(args):
             "time": time.time(), "final": final,
             "callers_latched": latched[0], "seats_latched": latched[1],
             "targets_latched": latched[2],
-            "sent": sent, "send_errors": errors, "skipped_ticks": skipped_ticks,
+            "sent": sent, "send_errors": errors, "slot_us": args.slot_us,
+            "skipped_ticks": skipped_ticks,
             "frames_not_sent": unsent[0],
             "late_ms_histogram": dict(zip(["<1", "<2", "<5", "<10", "<20", ">=20"], late_hist)),
             "late_max_ms": round(late_max, 3),
@@ -309,17 +317,18 @@ def drive(args):
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             break
-        due = int((now - t0) * 1000.0)
+        due = int((now - t0) * 1000.0 / slot_ms)
         if due >= next_tick:
-            # Every phase at most once per pass: older whole cycles are skipped, not caught up.
-            first = max(next_tick, due - CYCLE_MS + 1)
+            # Every slot at most once per pass: older whole cycles are skipped, not caught up.
+            first = max(next_tick, due - slots + 1)
             skipped_ticks += first - next_tick
             for tick in range(next_tick, first):
-                unsent[0] += len(bins[tick % CYCLE_MS])
+                unsent[0] += len(bins[tick % slots])
             if first > next_tick and len(stalls) < STALLS_MAX:
-                stalls.append((next_tick, round((now - t0) * 1000.0 - next_tick, 1), first - next_tick))
+                at = next_tick * slot_ms
+                stalls.append((round(at, 3), round((now - t0) * 1000.0 - at, 1), first - next_tick))
             for tick in range(first, due + 1):
-                b = tick % CYCLE_MS
+                b = tick % slots
                 ids = bins[b]
                 n = len(ids)
                 if not n:
@@ -342,20 +351,24 @@ def drive(args):
                     else:
                         sent += r
                         done += r
-                late = (time.monotonic() - t0) * 1000.0 - tick
+                late = (time.monotonic() - t0) * 1000.0 - tick * slot_ms
                 k = 0
                 while k < len(late_edges) and late >= late_edges[k]:
                     k += 1
                 late_hist[k] += n
                 if late >= STALL_MS and len(stalls) < STALLS_MAX:
-                    stalls.append((tick, round(late, 1), 0))
+                    stalls.append((round(tick * slot_ms, 3), round(late, 1), 0))
                 if late > late_max:
                     late_max = late
             next_tick = due + 1
         if now >= next_status:
             write_status()
             next_status = now + 1.0
-        wait = t0 + next_tick / 1000.0 - time.monotonic()
+        # epoll's timeout has 1 ms steps: shorter waits sleep, then look at the ports at once.
+        wait = t0 + next_tick * slot_ms / 1000.0 - time.monotonic()
+        if 0.0 < wait < 0.001:
+            time.sleep(wait)
+            wait = 0.0
         for fd, _ev in ep.poll(max(0.0, wait)):
             k = by_fd.get(fd)
             if k is None:
@@ -374,7 +387,7 @@ def drive(args):
             legs[port] = [specs[k][0], specs[k][1]]
             # Its phase in the 20 ms cycle: drawn at random (fixed per stream), as a phone's
             # clock bears no relation to the engine's.
-            b = phases.randrange(CYCLE_MS)
+            b = phases.randrange(slots)
             bins[b].append(k)
             build(b)
     write_status(final=True)
@@ -666,6 +679,8 @@ def main():
     d.add_argument("--silent", default="", help="sides sending untagged 0xD5, e.g. seat,target")
     d.add_argument("--status", required=True)
     d.add_argument("--seconds", type=float, default=0.0)
+    d.add_argument("--slot-us", type=int, default=250,
+                   help="pacing step in us: phases are drawn in these steps, one sendmmsg each")
     d.add_argument("--stalls", help="write the moments the driver fell behind here (JSON), at the end")
     a = sub.add_parser("analyse")
     a.add_argument("capture")

@@ -62,6 +62,7 @@
 #   BRIDGE_CAPTURE_S=10   capture length
 #   BRIDGE_SAMPLE=8       capture 1 in this many streams of each side (a power of 2, <= 256)
 #   BRIDGE_REG_RATE=200   REGISTERs per second
+#   BRIDGE_SLOT_US=250    the RTP driver's pacing step (its sendmmsg bursts; bridge_rtp.py --slot-us)
 #   BRIDGE_RECORD=0       1: the queue records its calls (stereo WAV per call, as by default)
 #                         and the recordings are checked (see above)
 #   BRIDGE_THREE_WAY=0    1: three-way conferences (see above)
@@ -77,6 +78,7 @@ SETTLE_S=${BRIDGE_SETTLE_S:-5}
 CAPTURE_S=${BRIDGE_CAPTURE_S:-10}
 SAMPLE=${BRIDGE_SAMPLE:-8}
 REG_RATE=${BRIDGE_REG_RATE:-200}
+SLOT_US=${BRIDGE_SLOT_US:-250}
 RECORD=${BRIDGE_RECORD:-0}
 THREE_WAY=${BRIDGE_THREE_WAY:-0}
 TRANSFER_RATE=${BRIDGE_TRANSFER_RATE:-$RATE}
@@ -255,8 +257,8 @@ bench_log "seats logged in: engine RSS $idle_rss kB (bare $bare_rss kB), $idle_f
 # --- media driver, seat phones, callers -------------------------------------------------------
 DRIVER_STATUS="$BENCH_DIR/driver-status.json"
 # Three-way: the callers talk (tagged), the seats and the sub-centre send A-law silence.
-DRIVER_EXTRA=()
-[ "$THREE_WAY" = 1 ] && DRIVER_EXTRA=(--targets "$TARGET_BASE:$N" --silent seat,target)
+DRIVER_EXTRA=(--slot-us "$SLOT_US")
+[ "$THREE_WAY" = 1 ] && DRIVER_EXTRA+=(--targets "$TARGET_BASE:$N" --silent seat,target)
 "${BENCH_RIG_SCHED[@]}" python3 "$BENCH_ROOT/benches/bridge_rtp.py" drive --callers "$CALLER_BASE:$N" \
   --seats "$SEAT_BASE:$SEATS" "${DRIVER_EXTRA[@]}" --status "$DRIVER_STATUS" --stalls "$BENCH_DIR/driver-stalls.json" \
   --seconds $((RAMP_S + HOLD_S + 120)) >"$BENCH_DIR/driver.log" 2>&1 &
