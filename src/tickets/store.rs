@@ -236,6 +236,17 @@ impl Store {
         })
     }
 
+    /// Frees this connection's page cache (SQLite keeps up to 2 MB of it after a busy hour);
+    /// later queries read their pages from the file again.
+    pub fn release_memory(&self) {
+        if let Err(error) = self.conn.execute_batch("PRAGMA shrink_memory") {
+            tracing::debug!(
+                "call record store {}: shrink_memory: {error}",
+                self.path.display()
+            );
+        }
+    }
+
     /// The store file.
     pub fn path(&self) -> &Path {
         &self.path

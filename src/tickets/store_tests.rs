@@ -182,6 +182,23 @@ fn progress_row_then_final_row() {
 }
 
 #[test]
+fn a_store_that_gave_back_its_cache_reads_and_writes_as_before() {
+    let (_dir, mut store) = temp_store();
+    let records: Vec<CallRecord> = (0..500)
+        .map(|i| finished(&format!("r{i}"), "13800138000", "2025-03-01T01:00:00Z"))
+        .collect();
+    store.put_all(&records, &endpoints()).unwrap();
+    store.release_memory();
+    for record in &records {
+        assert_eq!(store.get(&record.id).unwrap().as_ref(), Some(record));
+    }
+    let late = finished("r500", "13900139000", "2025-03-01T02:00:00Z");
+    store.put(&late, &endpoints()).unwrap();
+    assert_eq!(store.get("r500").unwrap(), Some(late));
+    assert_eq!(outbox(&store).len(), 2 * 501);
+}
+
+#[test]
 fn outbox_rows_fresh_and_pending() {
     let (_dir, mut store) = temp_store();
     let before = Utc::now().timestamp_millis();

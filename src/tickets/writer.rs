@@ -38,6 +38,9 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Shortest interval between two "queue full" error logs.
 const FULL_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Quiet time after the last write before the thread gives back its memory (see [`Store::release_memory`]).
+const IDLE_RELEASE: Duration = Duration::from_secs(10);
+
 /// What the writer needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterConfig {
@@ -261,20 +264,37 @@ fn run(
     durable: &UnboundedSender<Durable>,
 ) {
     let _alive = AliveGuard(shared);
+    // Whether records were written since the memory was last given back.
+    let mut wrote = false;
     loop {
         let batch = {
             let mut state = lock(&shared.state);
             while state.queue.is_empty() && !state.closing {
-                state = shared
+                if !wrote {
+                    state = shared
+                        .work
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    continue;
+                }
+                let (guard, waited) = shared
                     .work
-                    .wait(state)
+                    .wait_timeout(state, IDLE_RELEASE)
                     .unwrap_or_else(PoisonError::into_inner);
+                state = guard;
+                if waited.timed_out() && state.queue.is_empty() {
+                    // A busy hour is over: its queue space and page cache go back.
+                    state.queue.shrink();
+                    store.release_memory();
+                    wrote = false;
+                }
             }
             if state.queue.is_empty() {
                 return;
             }
             state.queue.take(BATCH)
         };
+        wrote = true;
         shared.room.notify_all();
         write(&mut store, &batch, endpoints);
         for record in &batch {
@@ -389,6 +409,12 @@ impl Queue {
         self.index.insert(record.id.clone(), seq);
         self.entries.push_back(record);
         Push::Queued
+    }
+
+    /// Gives back the space left over from a peak of queued records.
+    fn shrink(&mut self) {
+        self.entries.shrink_to_fit();
+        crate::memory::shrink_sparse(&mut self.index);
     }
 
     /// Take up to `most` records from the front.
