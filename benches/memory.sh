@@ -34,6 +34,14 @@ LOAD_RATE=${MEM_LOAD_RATE:-500}
 ROUNDS=${MEM_ROUNDS:-3}
 LINGER=${MEM_LINGER_S:-50}
 
+# rss_split PID: the resident memory's parts: anonymous (the heap, stacks: what the engine
+# allocated) and file-backed (the binary's and libraries' pages it has touched: shared, clean,
+# dropped by the kernel under memory pressure), from /proc/PID/status.
+rss_split() {
+  awk '$1 == "RssAnon:" { a = $2 } $1 == "RssFile:" { f = $2 } $1 == "RssShmem:" { s = $2 }
+    END { printf "anon %d kB, file %d kB", a, f + s }' "/proc/$1/status" 2>/dev/null
+}
+
 bench_require sipp python3 awk timeout getconf
 bench_init memory
 bench_engine_binary
@@ -46,8 +54,10 @@ MON="$BENCH_DIR/monitor.txt"
 monitor_start "$MON" "$ENGINE_PID"
 sleep 2
 idle_rss=$(rss_kb "$ENGINE_PID")
+idle_split=$(rss_split "$ENGINE_PID")
 idle_fds=$(fd_count "$ENGINE_PID")
-bench_log "idle: RSS $idle_rss kB, $idle_fds open fds"
+cp "/proc/$ENGINE_PID/smaps" "$BENCH_DIR/smaps-idle.txt" 2>/dev/null
+bench_log "idle: RSS $idle_rss kB ($idle_split), $idle_fds open fds"
 
 # wait_engine_calls WANT SECONDS: waits until the engine holds WANT RTP sockets above idle.
 wait_engine_calls() {
@@ -111,7 +121,8 @@ for round in $(seq 1 "$ROUNDS"); do
   wait_engine_idle 60 || bench_log "warning: the engine still holds $(($(fd_count "$ENGINE_PID") - idle_fds)) sockets"
   sleep "$LINGER"
   r=$(rss_kb "$ENGINE_PID")
-  round_results+=("round $round: $lok ok / $lfail failed; RSS after (all ended + ${LINGER} s): $r kB ($(awk -v a="$r" -v b="$idle_rss" 'BEGIN { printf "%+d kB vs idle", a - b }'))")
+  cp "/proc/$ENGINE_PID/smaps" "$BENCH_DIR/smaps-round$round.txt" 2>/dev/null
+  round_results+=("round $round: $lok ok / $lfail failed; RSS after (all ended + ${LINGER} s): $r kB ($(awk -v a="$r" -v b="$idle_rss" 'BEGIN { printf "%+d kB vs idle", a - b }'); $(rss_split "$ENGINE_PID"))")
   last_rss=$r
   bench_log "round $round: RSS $r kB"
 done
@@ -136,7 +147,7 @@ cat <<EOF
 date                     $(date -u '+%Y-%m-%d %H:%M UTC')
 $(bench_provenance)
 load average             start $BENCH_LOAD_START, end $load_end (machine: $BENCH_NCPU cores)
-idle RSS                 $idle_rss kB
+idle RSS                 $idle_rss kB ($idle_split)
 with calls up            $nav_rss kB with $up calls up in the engine ($up_after a few s later; SIPp current: $sipp_cur; SIPp: $nav_ok ok / $nav_failed failed)
 per call in navigation   $per_call kB  (target < 40 KB: $per_ok)
 after navigation load    $after_nav_rss kB (all ended + ${LINGER} s)
