@@ -1,55 +1,11 @@
 #!/usr/bin/env python3
-"""Audio of both sides of bridged calls, traceable packet by packet (python3 standard library only).
+"""The tagged audio of bridged calls, traced packet by packet (python3 standard library only).
 
-Used by benches/bridged_calls.sh. Two commands:
-
-  drive   Binds the RTP ports the callers' and the seats' SDPs name (127.0.0.1, one socket per
-          port: callers BASE..BASE+N-1, seats BASE..BASE+M-1). A port stays silent until the
-          engine's first packet arrives on it (the caller's queue music, or the seat leg once
-          the seat answered); that packet tells the engine port of the leg. From then on the
-          driver sends one PCMA packet every 20 ms to that engine port, at a phase of the 20 ms
-          cycle drawn at random for the stream (--slot-us steps, 250 us by default: a phone's
-          clock has nothing to do with the engine's). Every packet leaves through one socket of
-          the driver with sendmmsg, one call per slot (to keep the driver's CPU down: it shares
-          the 2 cores with the engine; the slot bounds the bursts: 1,000 phones in 1 ms slots
-          make ~100-packet bursts that hold a core ~0.4 ms, which 2,000 real phones never do); the engine's legs latch to that address (symmetric RTP) and
-          send there, to a 4 kB receive buffer nobody reads (the kernel drops what does not
-          fit, as at an unread sink). Runs until SIGTERM/SIGINT or --seconds; every second it
-          rewrites --status (JSON): streams started per side, packets sent, how late its own
-          sends were against their schedule. A pass more than a 20 ms cycle late skips the
-          older ticks instead of catching up: those frames are never sent (frames_not_sent),
-          the stream goes on with its next packet number 20 ms later (no gap in the numbers).
-
-          Every payload is tagged, so that the packet the engine relays on the partner leg can
-          be told apart from every other: bytes 0-3 "hlb1", byte 4 the side (0 caller, 1 seat,
-          2 target), byte 5 the mark (below), bytes 6-9 the stream index and 10-17 the packet's
-          number in its stream, one hex digit per byte (0xE0 | digit); the rest is a fixed
-          pattern. The mark is 1 between SIGUSR1 and SIGUSR2, else 0: the capture filter
-          (`bpf --marked`) keeps marked packets only, so dumpcap can be started long before the
-          window it records (starting a capture stalled the driver for ~150 ms under load, a
-          gap in every stream: better before the calls than in the middle of them). The engine's relay
-          decodes each 20 ms PCMA frame to linear and encodes it again on the other leg; A-law
-          decode then encode gives every one of the 256 codes back unchanged (src/media/g711.rs
-          tests it), so a relayed frame carries the very same 160 bytes when both legs use PCMA
-          and the frames stay whole (20 ms in, 20 ms out).
-
-          Every byte of a tagged payload is an A-law code of segment 3 or more (|x| >= 1056,
-          see ROBUST): adding up to +-16 to its linear value encodes back to the same code. This
-          is what lets a tag cross the conference mixer: there a listener hears the talker plus
-          the other parties, and the driver's --silent sides send A-law "silence" 0xD5, which
-          decodes to +8, not 0 (A-law has no code for 0). So with the caller tagged and the seat
-          and the target silent, the seat hears caller + 8 and the target caller + 8, which
-          encode back to the caller's very bytes. (No A-law code decodes to 0 either, so a
-          recording of this audio holds a sample 0 only where the engine inserted silence.)
-
-          With --targets, a third set of ports (the sub-centre's, side 2) works as the others.
-          With --silent SIDES (e.g. seat,target), those sides send untagged 0xD5 frames.
-          The status file also maps every engine port seen to the stream it serves ("legs":
-          engine port -> [side, index]), which `analyse --legs` uses to tell which leg each
-          relayed copy left on. With --stalls FILE, every moment the driver itself fell behind
-          (a send pass >= STALL_MS late, or 20 ms cycles skipped: those packets are never sent)
-          is written there at the end (JSON: t0_wall, events [tick ms after t0, ms late, ticks
-          skipped]), so that gaps in recordings can be laid against the source's own stalls.
+Used by benches/bridged_calls.sh. The audio itself comes from benches/drivers/bridge_driver.rs
+(`cargo build --release --example bridge_driver`): the RTP of every caller, seat and target port,
+each payload tagged with its side, stream and packet number, marked between SIGUSR1 and SIGUSR2.
+Its top doc comment describes the tag and what the driver does; the tag's offsets and codes below
+(MAGIC, TAG_*, DIGIT, MARK_ON, ROBUST) must stay as it writes them. Three commands:
 
   analyse Reads a capture on lo (pcap/pcapng, as benches/analyse_rtp.py does) of tagged packets
           in both directions and pairs every packet that entered an engine port with the packet
@@ -69,35 +25,28 @@ Used by benches/bridged_calls.sh. Two commands:
 
   bpf     Prints the capture filter (BPF) that keeps the tagged packets of 1 in --sample
           streams of each side (a power of 2, at most 256), by the low bits of the stream index;
-          with --marked, only those the driver marked (see drive).
+          with --marked, only those the driver marked (between its SIGUSR1 and SIGUSR2).
+
+  selftest Checks that the tag's codes survive +-16 through A-law (the mixer adds +8 per silent
+          party: see ROBUST).
 
 Usage:
-  bridge_rtp.py drive --callers BASE:N --seats BASE:M [--targets BASE:K] [--silent SIDES]
-                      --status FILE [--seconds S] [--slot-us 250] [--stalls FILE]
   bridge_rtp.py analyse CAPTURE --ports MIN-MAX [--legs STATUS] [--tail-ms 1000] [--json OUT]
   bridge_rtp.py bpf --sample N [--marked]
+  bridge_rtp.py selftest
 """
 
 import argparse
-import ctypes
-import ctypes.util
 import json
 import os
-import random
-import select
-import signal
-import socket
 import struct
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from analyse_rtp import CAPTURE_STATS, percentile, read_packets, udp_of  # noqa: E402
 
 MAGIC = b"hlb1"
-FRAME = 160
 CYCLE_MS = 20
-PT_PCMA = 8
 ALAW_SILENCE = 0xD5
 SIDES = ("caller", "seat", "target")
 
@@ -139,263 +88,6 @@ TAG_INDEX = 18
 MARK_ON = DIGIT | 1
 TAG_SEQ = 22
 TAG_END = 30
-
-
-# ---------------------------------------------------------------------------------- drive
-
-
-class IoVec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
-
-class MsgHdr(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
-                ("iov", ctypes.c_void_p), ("iovlen", ctypes.c_size_t),
-                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
-                ("flags", ctypes.c_int)]
-
-
-class MMsgHdr(ctypes.Structure):
-    _fields_ = [("hdr", MsgHdr), ("len", ctypes.c_uint)]
-
-
-class SockAddrIn(ctypes.Structure):
-    _fields_ = [("family", ctypes.c_ushort), ("port", ctypes.c_uint16),
-                ("addr", ctypes.c_uint32), ("zero", ctypes.c_char * 8)]
-
-
-PACKET = 12 + FRAME
-# A send pass at least this late (or ticks skipped) is logged in --stalls, at most STALLS_MAX.
-STALL_MS = 5.0
-STALLS_MAX = 500000
-MMSG_MAX = 1024  # UIO_MAXIOV: messages per sendmmsg call
-
-
-def drive(args):
-    """See the module doc. All packets leave through one socket (127.0.0.1, an ephemeral port)
-    with sendmmsg, one call per slot of the cycle: the engine's legs latch to that address (symmetric
-    RTP: they accept the first source that sends and answer it), so they all send to it after
-    the first packet; the per-port sockets only learn each leg's engine port. One call per slot
-    instead of one per packet keeps the driver's own CPU down (it shares the 2 cores).
-    Ticks count slots; lateness and stalls are reported in ms."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    sendmmsg = libc.sendmmsg
-    sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
-    sendmmsg.restype = ctypes.c_int
-
-    specs = []
-    for side, spec in ((0, args.callers), (1, args.seats), (2, args.targets)):
-        if not spec:
-            continue
-        base, n = (int(x) for x in spec.split(":"))
-        specs.extend((side, i, base + i) for i in range(n))
-    silent = {SIDES.index(x) for x in args.silent.split(",") if x} if args.silent else set()
-    total = len(specs)
-    pool = (ctypes.c_char * (PACKET * total))()
-    mv = memoryview(pool).cast("B")
-    iovs = (IoVec * total)()
-    addrs = (SockAddrIn * total)()
-    header = struct.Struct("!BBHII")
-    by_fd = {}
-    socks = []
-    ep = select.epoll()
-    for k, (side, index, port) in enumerate(specs):
-        off = k * PACKET
-        header.pack_into(mv, off, 0x80, PT_PCMA, 0, 0, 0x48000000 | (side << 16) | index)
-        if side in silent:
-            mv[off + 12:off + PACKET] = bytes([ALAW_SILENCE]) * FRAME
-        else:
-            mv[off + TAG_MAGIC:off + TAG_SIDE] = MAGIC
-            mv[off + TAG_SIDE:off + TAG_INDEX] = bytes((DIGIT | side, DIGIT))
-            mv[off + TAG_INDEX:off + TAG_SEQ] = _digits(index, 4)
-            # A fixed pattern of loud codes after the tag (see ROBUST).
-            for i in range(TAG_END, PACKET):
-                mv[off + i] = ROBUST[(i * 37 + index * 11 + side * 101) % len(ROBUST)]
-        iovs[k].base = ctypes.addressof(pool) + off
-        iovs[k].len = PACKET
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.bind(("127.0.0.1", port))
-        s.setblocking(False)
-        socks.append(s)
-        by_fd[s.fileno()] = k
-        ep.register(s.fileno(), select.EPOLLIN)
-    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    out.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    out.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
-    out.bind(("127.0.0.1", 0))
-    out_fd = out.fileno()
-
-    stop = [False]
-
-    def on_signal(_sig, _frm):
-        stop[0] = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    # SIGUSR1 / SIGUSR2: mark the tagged packets from now on / no longer (the capture window).
-    want_mark = [False]
-    marked = [False]
-
-    def on_mark(sig, _frm):
-        want_mark[0] = sig == signal.SIGUSR1
-
-    signal.signal(signal.SIGUSR1, on_mark)
-    signal.signal(signal.SIGUSR2, on_mark)
-    tagged_offsets = [k * PACKET + TAG_MARK for k in range(total) if specs[k][0] not in silent]
-
-    if args.slot_us <= 0 or (CYCLE_MS * 1000) % args.slot_us:
-        print(f"--slot-us must divide {CYCLE_MS * 1000}", file=sys.stderr)
-        return 2
-    slot_ms = args.slot_us / 1000.0
-    slots = CYCLE_MS * 1000 // args.slot_us  # slots per 20 ms cycle
-    bins = [[] for _ in range(slots)]          # stream numbers per slot of the cycle
-    arrays = [None] * slots                    # their mmsghdr arrays
-    phases = random.Random(12345)
-    seq = [0] * total
-    tagged = [specs[k][0] not in silent for k in range(total)]
-    latched = [0, 0, 0]
-    legs = {}  # engine port -> [side, index]
-    sent = 0
-    errors = 0
-    skipped_ticks = 0
-    unsent = [0]  # frames never sent: their stream's 20 ms tick was skipped
-    # Lateness of each send against its schedule (ms): < 1, < 2, < 5, < 10, < 20, >= 20.
-    late_edges = (1.0, 2.0, 5.0, 10.0, 20.0)
-    late_hist = [0] * (len(late_edges) + 1)
-    late_max = 0.0
-    pack_hdr = struct.Struct("!HI").pack_into
-    pack_seq = struct.Struct("!Q").pack_into
-    # The packet number as 8 hex digits (DIGIT | d) in one 64-bit store: SPREAD[v] puts the 4
-    # hex digits of a 16-bit v one per byte.
-    spread = [0] * 65536
-    for v in range(65536):
-        spread[v] = ((v >> 12) << 24) | (((v >> 8) & 15) << 16) | (((v >> 4) & 15) << 8) | (v & 15)
-    digits_mask = 0xE0E0E0E0E0E0E0E0
-    msg_size = ctypes.sizeof(MMsgHdr)
-    t0 = time.monotonic()
-    t0_wall = time.time()
-    # Moments the driver itself fell behind (see --stalls): [tick ms, ms late, ticks skipped].
-    stalls = []
-    deadline = t0 + args.seconds if args.seconds else None
-    next_tick = 1
-    next_status = t0
-
-    def write_status(final=False):
-        doc = {
-            "time": time.time(), "final": final,
-            "callers_latched": latched[0], "seats_latched": latched[1],
-            "targets_latched": latched[2],
-            "sent": sent, "send_errors": errors, "slot_us": args.slot_us,
-            "skipped_ticks": skipped_ticks,
-            "frames_not_sent": unsent[0],
-            "late_ms_histogram": dict(zip(["<1", "<2", "<5", "<10", "<20", ">=20"], late_hist)),
-            "late_max_ms": round(late_max, 3),
-            "legs": legs,
-        }
-        tmp = args.status + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(doc, f)
-        os.replace(tmp, args.status)
-
-    def build(b):
-        ids = bins[b]
-        arr = (MMsgHdr * len(ids))()
-        for j, k in enumerate(ids):
-            arr[j].hdr.name = ctypes.addressof(addrs[k])
-            arr[j].hdr.namelen = ctypes.sizeof(SockAddrIn)
-            arr[j].hdr.iov = ctypes.addressof(iovs[k])
-            arr[j].hdr.iovlen = 1
-        arrays[b] = arr
-
-    while not stop[0]:
-        if want_mark[0] != marked[0]:
-            marked[0] = want_mark[0]
-            code = MARK_ON if marked[0] else DIGIT
-            for off in tagged_offsets:
-                mv[off] = code
-        now = time.monotonic()
-        if deadline is not None and now >= deadline:
-            break
-        due = int((now - t0) * 1000.0 / slot_ms)
-        if due >= next_tick:
-            # Every slot at most once per pass: older whole cycles are skipped, not caught up.
-            first = max(next_tick, due - slots + 1)
-            skipped_ticks += first - next_tick
-            for tick in range(next_tick, first):
-                unsent[0] += len(bins[tick % slots])
-            if first > next_tick and len(stalls) < STALLS_MAX:
-                at = next_tick * slot_ms
-                stalls.append((round(at, 3), round((now - t0) * 1000.0 - at, 1), first - next_tick))
-            for tick in range(first, due + 1):
-                b = tick % slots
-                ids = bins[b]
-                n = len(ids)
-                if not n:
-                    continue
-                for k in ids:
-                    q = seq[k]
-                    off = k * PACKET
-                    pack_hdr(mv, off + 2, q & 0xFFFF, (q * FRAME) & 0xFFFFFFFF)
-                    if tagged[k]:
-                        pack_seq(mv, off + TAG_SEQ,
-                                 (spread[(q >> 16) & 0xFFFF] << 32) | spread[q & 0xFFFF] | digits_mask)
-                    seq[k] = q + 1
-                base = ctypes.addressof(arrays[b])
-                done = 0
-                while done < n:
-                    r = sendmmsg(out_fd, base + done * msg_size, min(n - done, MMSG_MAX), 0)
-                    if r <= 0:
-                        errors += 1  # this message failed: skip it, send the rest
-                        done += 1
-                    else:
-                        sent += r
-                        done += r
-                late = (time.monotonic() - t0) * 1000.0 - tick * slot_ms
-                k = 0
-                while k < len(late_edges) and late >= late_edges[k]:
-                    k += 1
-                late_hist[k] += n
-                if late >= STALL_MS and len(stalls) < STALLS_MAX:
-                    stalls.append((round(tick * slot_ms, 3), round(late, 1), 0))
-                if late > late_max:
-                    late_max = late
-            next_tick = due + 1
-        if now >= next_status:
-            write_status()
-            next_status = now + 1.0
-        # epoll's timeout has 1 ms steps: shorter waits sleep, then look at the ports at once.
-        wait = t0 + next_tick * slot_ms / 1000.0 - time.monotonic()
-        if 0.0 < wait < 0.001:
-            time.sleep(wait)
-            wait = 0.0
-        for fd, _ev in ep.poll(max(0.0, wait)):
-            k = by_fd.get(fd)
-            if k is None:
-                continue
-            try:
-                _data, (host, port) = socks[k].recvfrom(2048)
-            except OSError:
-                continue
-            addrs[k].family = socket.AF_INET
-            addrs[k].port = socket.htons(port)
-            addrs[k].addr = struct.unpack("=I", socket.inet_aton(host))[0]
-            ep.unregister(fd)
-            del by_fd[fd]
-            socks[k].close()  # what the engine sends now goes to the driver's one socket
-            latched[specs[k][0]] += 1
-            legs[port] = [specs[k][0], specs[k][1]]
-            # Its phase in the 20 ms cycle: drawn at random (fixed per stream), as a phone's
-            # clock bears no relation to the engine's.
-            b = phases.randrange(slots)
-            bins[b].append(k)
-            build(b)
-    write_status(final=True)
-    if args.stalls:
-        with open(args.stalls, "w") as f:
-            json.dump({"t0_wall": t0_wall, "stall_ms": STALL_MS, "truncated": len(stalls) >= STALLS_MAX,
-                       "events": stalls}, f)
-    return 0
 
 
 # -------------------------------------------------------------------------------- analyse
@@ -672,16 +364,6 @@ def selftest(_args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("drive")
-    d.add_argument("--callers", required=True, help="BASE:N")
-    d.add_argument("--seats", required=True, help="BASE:M")
-    d.add_argument("--targets", help="BASE:K (a sub-centre's ports, side 2)")
-    d.add_argument("--silent", default="", help="sides sending untagged 0xD5, e.g. seat,target")
-    d.add_argument("--status", required=True)
-    d.add_argument("--seconds", type=float, default=0.0)
-    d.add_argument("--slot-us", type=int, default=250,
-                   help="pacing step in us: phases are drawn in these steps, one sendmmsg each")
-    d.add_argument("--stalls", help="write the moments the driver fell behind here (JSON), at the end")
     a = sub.add_parser("analyse")
     a.add_argument("capture")
     a.add_argument("--ports", required=True, help="engine RTP port range MIN-MAX")
@@ -693,7 +375,7 @@ def main():
     b.add_argument("--marked", action="store_true", help="only packets sent between SIGUSR1 and SIGUSR2")
     sub.add_parser("selftest")
     args = ap.parse_args()
-    run = {"drive": drive, "analyse": analyse, "bpf": bpf, "selftest": selftest}[args.command]
+    run = {"analyse": analyse, "bpf": bpf, "selftest": selftest}[args.command]
     try:
         return run(args)
     except (OSError, ValueError, struct.error) as e:

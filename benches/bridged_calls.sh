@@ -13,8 +13,9 @@
 #     desk API on a free port;
 #  2. SIPp registers every seat phone (tests/sipp/seat_register.xml, digest, BRIDGE_REG_RATE/s),
 #     then every seat is logged in ready through the desk API (POST /seats/{id}/login);
-#  3. benches/bridge_rtp.py drive owns the RTP ports of all callers and seats: each port starts
-#     sending PCMA every 20 ms (tagged payloads) once the engine sends to it;
+#  3. the RTP driver (benches/drivers/bridge_driver.rs, built with cargo) owns the RTP ports of
+#     all callers and seats: each port starts sending PCMA every 20 ms (tagged payloads) once the
+#     engine sends to it;
 #  4. one SIPp UAS answers for all seat phones (benches/sipp/seat_phones.xml) and stays until the
 #     engine's BYE; SIPp callers (benches/sipp/uac_caller_hold.xml) dial at BRIDGE_RATE/s, at most
 #     BRIDGE_CALLS, each hanging up after BRIDGE_HOLD_S;
@@ -39,10 +40,10 @@
 # seat starts a three-way transfer through the desk API (POST /seats/{id}/transfer
 # {"kind":"three-way","to":"subcentre:bench"}, BRIDGE_TRANSFER_RATE/s) to a sub-centre declared
 # in the bench's dialplan, whose trunk is one SIPp UAS (benches/sipp/subcentre_uas.xml) answering
-# with an RTP port of bridge_rtp.py (its third side, "target"); when it answers, the engine mixes
+# with an RTP port of the driver (its third side, "target"); when it answers, the engine mixes
 # caller, seat and target. Only the callers send tagged audio; seats and targets send A-law
 # silence (0xD5, untagged), so each listener's mix is the caller's frame plus 8 per silent party,
-# which encodes back to the caller's bytes (bridge_rtp.py: the tag's codes are chosen for that).
+# which encodes back to the caller's bytes (bridge_driver.rs: the tag's codes are chosen for that).
 # The capture starts once every target leg hears the engine; analyse pairs each caller packet
 # with its copies on the seat leg and on the target leg: lost in the mixer, added delay. Figures
 # per conference: CPU, RSS. Conference calls are recorded only with BRIDGE_RECORD=1 (the
@@ -62,11 +63,13 @@
 #   BRIDGE_CAPTURE_S=10   capture length
 #   BRIDGE_SAMPLE=8       capture 1 in this many streams of each side (a power of 2, <= 256)
 #   BRIDGE_REG_RATE=200   REGISTERs per second
-#   BRIDGE_SLOT_US=250    the RTP driver's pacing step (its sendmmsg bursts; bridge_rtp.py --slot-us)
+#   BRIDGE_SLOT_US=250    the RTP driver's pacing step (its sendmmsg bursts; bridge_driver --slot-us)
 #   BRIDGE_RECORD=0       1: the queue records its calls (stereo WAV per call, as by default)
 #                         and the recordings are checked (see above)
 #   BRIDGE_THREE_WAY=0    1: three-way conferences (see above)
 #   BRIDGE_TRANSFER_RATE= three-way transfers started per second (default: BRIDGE_RATE)
+#   BENCH_DRIVER_BIN=     the RTP driver's binary (default: cargo build --release --example
+#                         bridge_driver, then target/release/examples/bridge_driver)
 #   plus HOTLINE_BIN, BENCH_KEEP, BENCH_WAIT_QUIET, BENCH_RT, ENGINE_WORKERS (see benches/lib.sh)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -92,7 +95,7 @@ ADMIN_TOKEN=bench-admin-token-0123456789abcdef
 # Port plan, below the ephemeral range (where bench_free_port's ports come from): engine RTP
 # from 12000 (a leg takes an even port and keeps the odd one for RTCP: 4 ports per bridged call;
 # 6 per call are given; 9 per three-way conference, for 6), then the callers' RTP ports (one per
-# call), then the seats' (their usernames), then the targets'; bridge_rtp.py binds the callers',
+# call), then the seats' (their usernames), then the targets'; the driver binds the callers',
 # seats' and targets' ports.
 LEGS=2
 [ "$THREE_WAY" = 1 ] && LEGS=3
@@ -112,6 +115,13 @@ CAPTURE_FILTER=$(python3 "$BENCH_ROOT/benches/bridge_rtp.py" bpf --sample "$SAMP
 [ "$PORT_END" -lt "$ephemeral_lo" ] || bench_die "too many calls for the port plan (the phones' ports reach the ephemeral range $ephemeral_lo)"
 bench_init bridged
 bench_engine_binary
+# The RTP driver, built (quietly) like the engine unless BENCH_DRIVER_BIN names one.
+if [ -z "${BENCH_DRIVER_BIN:-}" ]; then
+  bench_log "building the RTP driver (cargo build --release --example bridge_driver)"
+  (cd "$BENCH_ROOT" && cargo build --release --quiet --example bridge_driver) || bench_die "driver build failed"
+  BENCH_DRIVER_BIN="$BENCH_ROOT/target/release/examples/bridge_driver"
+fi
+[ -x "$BENCH_DRIVER_BIN" ] || bench_die "no RTP driver binary at $BENCH_DRIVER_BIN"
 bench_wait_quiet
 
 # --- seats file and dialplan ---------------------------------------------------------------
@@ -259,7 +269,7 @@ DRIVER_STATUS="$BENCH_DIR/driver-status.json"
 # Three-way: the callers talk (tagged), the seats and the sub-centre send A-law silence.
 DRIVER_EXTRA=(--slot-us "$SLOT_US")
 [ "$THREE_WAY" = 1 ] && DRIVER_EXTRA+=(--targets "$TARGET_BASE:$N" --silent seat,target)
-"${BENCH_RIG_SCHED[@]}" python3 "$BENCH_ROOT/benches/bridge_rtp.py" drive --callers "$CALLER_BASE:$N" \
+"${BENCH_RIG_SCHED[@]}" "$BENCH_DRIVER_BIN" --callers "$CALLER_BASE:$N" \
   --seats "$SEAT_BASE:$SEATS" "${DRIVER_EXTRA[@]}" --status "$DRIVER_STATUS" --stalls "$BENCH_DIR/driver-stalls.json" \
   --seconds $((RAMP_S + HOLD_S + 120)) >"$BENCH_DIR/driver.log" 2>&1 &
 DRIVER_PID=$!
@@ -643,7 +653,7 @@ engine CPU               $eng_cpu % of one core during the capture (${win} s, sc
 engine threads (during the capture; run-queue wait = runnable but no CPU free):
 $(thread_report "$BENCH_DIR/threads-0.txt" "$BENCH_DIR/threads-1.txt" "$win")
 SIPp CPU                 $sipp_line
-RTP driver CPU           $driver_cpu % of one core (bridge_rtp.py: all $((LEGS * N)) sources)
+RTP driver CPU           $driver_cpu % of one core (bridge_driver: all $((LEGS * N)) sources)
 dumpcap CPU              $dumpcap_cpu % of one core
 rig total                $rig_cpu % of one core (engine + SIPp x$((LEGS)) + driver + dumpcap; of $((100 * BENCH_NCPU)) %)
 other processes' CPU     $others of one core (tick-sampled; short-lived processes are missed: see "not the rig's" below)
