@@ -14,7 +14,7 @@ src/media/recorder.rs). For each file:
     the file is silence the recorder wrote because no audio had arrived for that 20 ms frame
     (a late or lost packet, a stalled worker).
 
-With --driver-stalls FILE (bridge_rtp.py drive --stalls), each gap is laid against the moments
+With --driver-stalls FILE (bridge_driver --stalls), each gap is laid against the moments
 the RTP driver itself fell behind (a send pass >= 5 ms late, or cycles it skipped and never
 sent): a gap from 80 ms before such a moment to 20 ms after it counts as "at a driver stall"
 (the audio came late or never from the source), the others as not explained by the source.
