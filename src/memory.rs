@@ -14,6 +14,13 @@ pub fn shrink_sparse<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
     }
 }
 
+/// Shrinks `vec` when it is using less than a quarter of its capacity.
+pub fn shrink_sparse_vec<T>(vec: &mut Vec<T>) {
+    if vec.capacity() > SMALL_TABLE && vec.len() * 4 < vec.capacity() {
+        vec.shrink_to(vec.len() * 2);
+    }
+}
+
 /// Shrinks `heap` when it is using less than a quarter of its capacity.
 pub fn shrink_sparse_heap<T: Ord>(heap: &mut BinaryHeap<T>) {
     if heap.capacity() > SMALL_TABLE && heap.len() * 4 < heap.capacity() {
@@ -50,5 +57,16 @@ mod tests {
         shrink_sparse(&mut map);
         assert!(map.capacity() < full / 10);
         assert_eq!(map.len(), 100);
+    }
+
+    #[test]
+    fn a_sparse_vec_shrinks_and_keeps_its_items() {
+        let mut vec: Vec<u32> = (0..10_000).collect();
+        shrink_sparse_vec(&mut vec);
+        assert!(vec.capacity() >= 10_000);
+        vec.truncate(100);
+        shrink_sparse_vec(&mut vec);
+        assert!(vec.capacity() < 1_000);
+        assert_eq!(vec, (0..100).collect::<Vec<u32>>());
     }
 }

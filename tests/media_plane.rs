@@ -411,6 +411,52 @@ fn close_returns_the_port_to_the_pool() {
 }
 
 #[test]
+fn legs_opened_after_a_peak_was_given_back_all_stream() {
+    let mut h = Harness::start((22000, 22999), 1, None);
+    // A peak of 200 legs on the one worker; then all but legs 0 and 100 close, which leaves
+    // free slots both in the middle of the table and at its end.
+    for leg in 0..200 {
+        h.open(leg);
+    }
+    for leg in (1..200).filter(|&leg| leg != 100) {
+        h.cmd(MediaCommand::Close { leg: LegId(leg) });
+    }
+    // Leg 100 plays 10 frames: when they are done, 200 ms of the worker's clock have passed,
+    // and with them two of its housekeeping passes (every 100 ms), which trim the table.
+    let peer = peer_socket();
+    h.cmd(MediaCommand::Play {
+        leg: LegId(100),
+        play: 1,
+        prompts: vec![loud_prompt("peak", 10)],
+        barge_in: false,
+    });
+    h.stream(100, peer.local_addr().unwrap(), Codec::Pcma, None, false);
+    assert_eq!(
+        h.event(),
+        MediaEvent::PlayFinished {
+            leg: LegId(100),
+            play: 1
+        }
+    );
+    // 60 new legs take the free slots, in the middle and past the trimmed end.
+    for leg in 200..260 {
+        h.open(leg);
+        h.stream(leg, peer.local_addr().unwrap(), Codec::Pcma, None, false);
+    }
+    assert_eq!(h.plane.active_legs(), 62);
+    let mut ssrcs = std::collections::HashSet::new();
+    let deadline = Instant::now() + GUARD;
+    while ssrcs.len() < 61 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} legs streamed",
+            ssrcs.len()
+        );
+        ssrcs.insert(recv_rtp(&peer).ssrc);
+    }
+}
+
+#[test]
 fn exhausted_pool_fails_the_open() {
     let mut h = Harness::start((20700, 20703), 1, None);
     h.open(1);

@@ -293,6 +293,7 @@ impl Worker {
         if due >= self.next_timeout_check {
             self.next_timeout_check = due + TIMEOUT_CHECK_SUB_TICKS;
             crate::memory::shrink_sparse(&mut self.slots);
+            self.shrink_legs();
             if let Some(timeout) = self.setup.media_timeout {
                 let tx = &self.setup.events;
                 let mut emit = |e: MediaEvent| {
@@ -763,6 +764,22 @@ impl Worker {
         self.setup.ports.release(port);
         self.free_slots.push(slot);
         self.setup.active.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Gives back the leg table's tail that a load peak left empty (a slot is a leg's poll token
+    /// and sets its phase, so only free slots at the end can go).
+    fn shrink_legs(&mut self) {
+        let used = self
+            .legs
+            .iter()
+            .rposition(Option::is_some)
+            .map_or(0, |last| last + 1);
+        if used < self.legs.len() {
+            self.legs.truncate(used);
+            self.free_slots.retain(|&slot| slot < used);
+        }
+        crate::memory::shrink_sparse_vec(&mut self.legs);
+        crate::memory::shrink_sparse_vec(&mut self.free_slots);
     }
 
     /// xorshift64: cheap, and good enough for SSRCs and sequence starts.
