@@ -16,7 +16,6 @@ use mio::net::UdpSocket;
 
 use super::codec::Codec;
 use super::control::{DigitSource, LegId, MediaEvent, StreamParams};
-use super::datagrams::Datagrams;
 use super::dtmf_tone::DtmfToneDetector;
 use super::mixer::Party;
 use super::plane::InbandDtmf;
@@ -561,13 +560,13 @@ impl Leg {
         }
     }
 
-    /// Drains the socket through `batch` (at most about `budget` datagrams), relaying each
-    /// packet's audio to the bridged `peer` (see [`Leg::relay_sink`]), which sends it on at once
-    /// from `send_buf`; returns false when the budget ran out before the socket was empty (more
-    /// may be waiting).
+    /// Drains the socket into `recv_buf` (at most `budget` datagrams), relaying each packet's
+    /// audio to the bridged `peer` (see [`Leg::relay_sink`]), which sends it on at once from
+    /// `send_buf`; returns false when the budget ran out before the socket said `WouldBlock`
+    /// (more may be waiting).
     pub fn receive(
         &mut self,
-        batch: &mut Datagrams,
+        recv_buf: &mut [u8],
         send_buf: &mut [u8; SEND_BUF_LEN],
         budget: usize,
         now: Instant,
@@ -575,24 +574,15 @@ impl Leg {
         emit: &mut impl FnMut(MediaEvent),
     ) -> bool {
         let mut errors = 0;
-        let mut left = budget;
-        while left > 0 {
-            match batch.read(&self.socket) {
-                Ok(read) => {
-                    for i in 0..read.count {
-                        let Some((data, src)) = batch.get(i) else {
-                            continue;
-                        };
-                        let sink = peer.as_deref_mut().and_then(Leg::relay_sink);
-                        self.on_datagram(data, src, now, sink, emit);
-                        if let Some(peer) = peer.as_deref_mut() {
-                            peer.send_relayed(send_buf);
-                        }
+        for _ in 0..budget {
+            match self.socket.recv_from(recv_buf) {
+                Ok((len, src)) => {
+                    let data = recv_buf.get(..len).unwrap_or_default();
+                    let sink = peer.as_deref_mut().and_then(Leg::relay_sink);
+                    self.on_datagram(data, src, now, sink, emit);
+                    if let Some(peer) = peer.as_deref_mut() {
+                        peer.send_relayed(send_buf);
                     }
-                    if read.drained {
-                        return true;
-                    }
-                    left = left.saturating_sub(read.count.max(1));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) => {
@@ -603,7 +593,6 @@ impl Leg {
                     if errors >= MAX_RECV_ERRORS {
                         return true;
                     }
-                    left -= 1;
                 }
             }
         }
@@ -817,13 +806,13 @@ mod tests {
         write_header(&mut pkt, true, 8, 1, 160, 7);
         pkt[12..].fill(Codec::Pcma.encode_sample(1234));
         caller_phone.send_to(&pkt, caller.local).unwrap();
-        let mut batch = Datagrams::default();
+        let mut recv_buf = [0u8; 2048];
         let mut send_buf = [0u8; SEND_BUF_LEN];
         // Wait for the datagram to be readable (loopback delivers it before send_to returns).
         let mut drained = false;
         for _ in 0..1000 {
             caller.receive(
-                &mut batch,
+                &mut recv_buf,
                 &mut send_buf,
                 8,
                 Instant::now(),

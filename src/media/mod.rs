@@ -3,7 +3,6 @@
 
 pub mod codec;
 pub mod control;
-pub mod datagrams;
 pub mod dtmf_tone;
 pub mod g711;
 pub mod leg;

@@ -47,7 +47,6 @@ use mio::{Events, Interest, Poll, Token};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::control::{LegId, MediaCommand, MediaEvent};
-use super::datagrams::Datagrams;
 use super::leg::{Leg, FRAME_SAMPLES, SEND_BUF_LEN};
 use super::mixer::{self, Conference, MAX_PARTIES};
 use super::plane::InbandDtmf;
@@ -62,6 +61,9 @@ pub const SUB_TICK: Duration = Duration::from_millis(2);
 
 /// The token of the command waker.
 pub const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// Receive buffer size: larger than any RTP packet a G.711 peer sends.
+pub const RECV_BUF_LEN: usize = 2048;
 
 /// Datagrams drained from one socket before the loop moves on (the rest wait for the next
 /// round, so one flooding peer cannot starve the pacing clock).
@@ -157,7 +159,7 @@ struct Worker {
     /// The backlog being worked through (swapped with `backlog`, so no allocation).
     backlog_now: Vec<usize>,
     send_buf: [u8; SEND_BUF_LEN],
-    datagrams: Datagrams,
+    recv_buf: Box<[u8; RECV_BUF_LEN]>,
     rng: u64,
     /// Time of sub-tick 0.
     start: Instant,
@@ -197,7 +199,7 @@ pub fn run(setup: WorkerSetup) {
         backlog: Vec::new(),
         backlog_now: Vec::new(),
         send_buf: [0; SEND_BUF_LEN],
-        datagrams: Datagrams::default(),
+        recv_buf: Box::new([0; RECV_BUF_LEN]),
         start: clock_start,
         next_sub_tick: 1,
         next_timeout_check: TIMEOUT_CHECK_SUB_TICKS,
@@ -489,8 +491,8 @@ impl Worker {
         let mut emit = |e: MediaEvent| {
             let _ = tx.send(e);
         };
-        let (batch, send_buf) = (&mut self.datagrams, &mut self.send_buf);
-        if !leg.receive(batch, send_buf, RECV_BUDGET, now, peer, &mut emit) {
+        let (recv_buf, send_buf) = (&mut self.recv_buf[..], &mut self.send_buf);
+        if !leg.receive(recv_buf, send_buf, RECV_BUDGET, now, peer, &mut emit) {
             self.backlog.push(slot);
         }
     }
