@@ -104,6 +104,7 @@ struct RecordsArgs {
 }
 
 fn main() -> ExitCode {
+    hotline::memory::tune_allocator();
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => run(config),
