@@ -135,6 +135,10 @@ awk -v p="$per_call" -v n="$up" -v want="$N" 'BEGIN { exit !(p != "n/a" && p + 0
 # "Returns to its idle size": after the load within 10 % (and at least 1 MB) of idle.
 back_ok="NOT MET"
 awk -v a="$last_rss" -v b="$idle_rss" 'BEGIN { tol = b * 0.10; if (tol < 1024) tol = 1024; exit !(a - b <= tol) }' && back_ok="MET"
+# The same test against the size after the navigation calls: a fresh process has not yet
+# touched the code pages, thread arenas and store pages that any call needs.
+warm_ok="NOT MET"
+awk -v a="$last_rss" -v b="$after_nav_rss" 'BEGIN { tol = b * 0.10; if (tol < 1024) tol = 1024; exit !(a - b <= tol) }' && warm_ok="MET"
 ratchet="n/a (one round)"
 if [ "$ROUNDS" -ge 2 ]; then
   first=$(echo "${round_results[0]}" | sed -E 's/.*RSS after[^:]*: ([0-9]+) kB.*/\1/')
@@ -155,6 +159,7 @@ $(printf '%s\n' "${round_results[@]}")
 growth between rounds    $ratchet
 peak RSS (VmHWM)         $peak kB
 back to idle after load  $back_ok (after-load $last_rss kB vs idle $idle_rss kB; allowed: +10 % or +1 MB)
+back to warmed-up size   $warm_ok (after-load $last_rss kB vs $after_nav_rss kB after the navigation calls; same allowance)
 engine warnings/errors (count, message):
 $(engine_log_summary)
 EOF

@@ -112,6 +112,9 @@ pub struct Switch {
     awaiting_recording: HashMap<LegId, CallRecord>,
     /// Final records handed out and not yet durable: the switch is not idle until they are.
     unsaved: HashSet<String>,
+    /// Calls that ended, with why, for the tests to observe. Not kept otherwise: the shell
+    /// learns of an end from the call's record, and this list grew by every call.
+    #[cfg(test)]
     ended: Vec<(CallId, Ending)>,
     next_call: u64,
     next_play: u64,
@@ -160,6 +163,7 @@ impl Switch {
             records: VecDeque::new(),
             awaiting_recording: HashMap::new(),
             unsaved: HashSet::new(),
+            #[cfg(test)]
             ended: Vec::new(),
             next_call: 0,
             next_play: 0,
@@ -342,6 +346,7 @@ impl Switch {
     }
 
     /// Calls that ended since the last call, with why (drained).
+    #[cfg(test)]
     pub fn take_ended(&mut self) -> Vec<(CallId, Ending)> {
         std::mem::take(&mut self.ended)
     }
@@ -1127,6 +1132,7 @@ impl Switch {
                 "call ended"
             );
         }
+        #[cfg(test)]
         self.ended.push((id, why));
     }
 
