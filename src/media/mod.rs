@@ -13,4 +13,5 @@ pub mod prompt;
 pub mod realtime;
 pub mod recorder;
 pub mod relay;
+pub mod ticker;
 pub mod worker;

@@ -5,7 +5,8 @@
 //! `n` sends one packet for every sending leg of phase `n % 10`. So every leg sends once per
 //! 20 ms on its own fixed schedule, and the worker's packets leave in ten small bursts per
 //! 20 ms instead of one large one (kinder to NIC queues and to the peers' socket buffers, and a
-//! shorter send loop means less jitter for the legs at its end).
+//! shorter send loop means less jitter for the legs at its end). A timerfd in the poll
+//! ([`super::ticker`]) wakes the worker for each sub-tick within microseconds.
 //!
 //! A long batch of readiness events (a burst of arrivals) is interrupted every
 //! [`TICK_CHECK_EVERY`] sockets to serve a sub-tick that fell due meanwhile.
@@ -52,6 +53,7 @@ use super::mixer::{self, Conference, MAX_PARTIES};
 use super::plane::InbandDtmf;
 use super::ports::PortPool;
 use super::recorder::{frames_to_seconds, LinkError, RecorderLink, StartRecording, StereoFrame};
+use super::ticker::Ticker;
 
 /// Phases per 20 ms cycle; a leg sends at the sub-ticks of phase `slot % PHASES`.
 pub const PHASES: u64 = 10;
@@ -61,6 +63,9 @@ pub const SUB_TICK: Duration = Duration::from_millis(2);
 
 /// The token of the command waker.
 pub const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// The token of the sub-tick timer.
+const TICKER_TOKEN: Token = Token(usize::MAX - 1);
 
 /// Receive buffer size: larger than any RTP packet a G.711 peer sends.
 pub const RECV_BUF_LEN: usize = 2048;
@@ -161,6 +166,9 @@ struct Worker {
     send_buf: [u8; SEND_BUF_LEN],
     recv_buf: Box<[u8; RECV_BUF_LEN]>,
     rng: u64,
+    /// Wakes the worker on time for its next sub-tick (`None`: the poll's timeout does, to
+    /// the next whole millisecond).
+    ticker: Option<Ticker>,
     /// Time of sub-tick 0.
     start: Instant,
     /// The first sub-tick not served yet.
@@ -190,6 +198,13 @@ pub fn run(setup: WorkerSetup) {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let clock_start = setup.clock_start;
+    let ticker = match Ticker::new(setup.poll.registry(), TICKER_TOKEN) {
+        Ok(ticker) => Some(ticker),
+        Err(e) => {
+            tracing::warn!(worker = setup.index, error = %e, "no sub-tick timer: pacing to the millisecond");
+            None
+        }
+    };
     let mut worker = Worker {
         rng: (seed ^ (setup.index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1,
         setup,
@@ -200,6 +215,7 @@ pub fn run(setup: WorkerSetup) {
         backlog_now: Vec::new(),
         send_buf: [0; SEND_BUF_LEN],
         recv_buf: Box::new([0; RECV_BUF_LEN]),
+        ticker,
         start: clock_start,
         next_sub_tick: 1,
         next_timeout_check: TIMEOUT_CHECK_SUB_TICKS,
@@ -216,8 +232,14 @@ impl Worker {
         loop {
             self.tick(Instant::now());
             let timeout = if self.backlog.is_empty() {
-                self.sub_tick_time(self.next_sub_tick)
-                    .saturating_duration_since(Instant::now())
+                let at = self.sub_tick_time(self.next_sub_tick);
+                let now = Instant::now();
+                if let Some(Err(e)) = self.ticker.as_mut().map(|t| t.arm(at, now)) {
+                    tracing::warn!(worker = self.setup.index, error = %e, "sub-tick timer failed: pacing to the millisecond");
+                    self.ticker = None;
+                }
+                // Also the poll's timeout, in case the timer is gone: it never ends a wait early.
+                at.saturating_duration_since(now)
             } else {
                 Duration::ZERO
             };
@@ -242,6 +264,11 @@ impl Worker {
                     WAKER_TOKEN => {
                         if !self.drain_commands(now) {
                             return;
+                        }
+                    }
+                    TICKER_TOKEN => {
+                        if let Some(ticker) = &mut self.ticker {
+                            ticker.fired();
                         }
                     }
                     Token(slot) => self.receive(slot, now),
