@@ -283,10 +283,13 @@ fn run(
                     .unwrap_or_else(PoisonError::into_inner);
                 state = guard;
                 if waited.timed_out() && state.queue.is_empty() {
-                    // A busy hour is over: its queue space and page cache go back.
+                    // A busy hour is over: its queue space and page cache go back, the cache
+                    // outside the lock, so no submitter waits for SQLite.
                     state.queue.shrink();
+                    drop(state);
                     store.release_memory();
                     wrote = false;
+                    state = lock(&shared.state);
                 }
             }
             if state.queue.is_empty() {
