@@ -13,15 +13,27 @@
 #                 (media.realtime_priority) and the load generators (SIPp, the RTP driver) at
 #                 BENCH_RT_RIG (default: the same priority: the same scheduling for both, so
 #                 the engine cannot win by starving them); needs root
+#   BENCH_SPLIT=1 the engine runs on the first half of the cores (its media workers: one per
+#                 core) and the load generators on the other half (taskset): as if the callers
+#                 were on another machine of the same size; both keep the same scheduling
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_PIDS=()
 BENCH_DIR=""
 BENCH_CLK_TCK=$(getconf CLK_TCK)
 BENCH_NCPU=$(nproc)
-# How load generators are started: under chrt when BENCH_RT is set (see above).
+# How the engine and the load generators are started: pinned to their halves of the cores
+# with BENCH_SPLIT, and the load generators under chrt with BENCH_RT (see above).
+BENCH_ENGINE_SCHED=()
 BENCH_RIG_SCHED=()
-[ "${BENCH_RT:-0}" -gt 0 ] && BENCH_RIG_SCHED=(chrt -f "${BENCH_RT_RIG:-$BENCH_RT}")
+BENCH_ENGINE_CPUS=$BENCH_NCPU
+if [ "${BENCH_SPLIT:-0}" = 1 ]; then
+  BENCH_ENGINE_CPUS=$((BENCH_NCPU / 2))
+  [ "$BENCH_ENGINE_CPUS" -ge 1 ] || { echo "BENCH_SPLIT needs at least 2 cores" >&2; exit 2; }
+  BENCH_ENGINE_SCHED=(taskset -c "0-$((BENCH_ENGINE_CPUS - 1))")
+  BENCH_RIG_SCHED=(taskset -c "$BENCH_ENGINE_CPUS-$((BENCH_NCPU - 1))")
+fi
+[ "${BENCH_RT:-0}" -gt 0 ] && BENCH_RIG_SCHED+=(chrt -f "${BENCH_RT_RIG:-$BENCH_RT}")
 
 bench_log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 bench_die() { bench_log "error: $*"; exit 1; }
@@ -147,10 +159,12 @@ bench_engine_binary() {
 
 # bench_scheduling: one line saying how the engine and the load generators were scheduled.
 bench_scheduling() {
+  local cores="sharing all $BENCH_NCPU cores"
+  [ "${BENCH_SPLIT:-0}" = 1 ] && cores="engine on cores ${BENCH_ENGINE_SCHED[2]}, load generators on ${BENCH_RIG_SCHED[2]}"
   if [ "${BENCH_RT:-0}" -gt 0 ]; then
-    echo "SCHED_FIFO: engine media threads $BENCH_RT, load generators ${BENCH_RT_RIG:-$BENCH_RT}"
+    echo "SCHED_FIFO: engine media threads $BENCH_RT, load generators ${BENCH_RT_RIG:-$BENCH_RT}; $cores"
   else
-    echo "normal (CFS) for the engine and the load generators"
+    echo "normal (CFS) for the engine and the load generators; $cores"
   fi
 }
 
@@ -173,7 +187,7 @@ max_calls = ${ENGINE_MAX_CALLS:-10000}
 [media]
 rtp_port_min = $rtp_min
 rtp_port_max = $rtp_max
-workers = ${ENGINE_WORKERS:-$BENCH_NCPU}
+workers = ${ENGINE_WORKERS:-$BENCH_ENGINE_CPUS}
 realtime_priority = ${BENCH_RT:-0}
 ${ENGINE_MEDIA_EXTRA:-}
 
@@ -188,7 +202,7 @@ level = "${ENGINE_LOG_LEVEL:-warn}"
 $extra
 EOF
   # RUST_LOG would override the configured level.
-  env -u RUST_LOG "$HOTLINE_BIN" run --config "$ENGINE_CONFIG" >"$ENGINE_LOG" 2>&1 &
+  env -u RUST_LOG "${BENCH_ENGINE_SCHED[@]}" "$HOTLINE_BIN" run --config "$ENGINE_CONFIG" >"$ENGINE_LOG" 2>&1 &
   ENGINE_PID=$!
   bench_track "$ENGINE_PID"
   if ! engine_wait_ready 20; then

@@ -25,9 +25,9 @@
 #   NAV_HOLD_MS=20000      when a caller hangs up
 #   NAV_CAPTURE_S=10       capture length
 #   NAV_SETTLE_S=5         wait after N calls are up before capturing
-#   NAV_SAMPLE_MOD=32      sample 1 in NAV_SAMPLE_MOD/workers of the engine's RTP ports
+#   NAV_SAMPLE_MOD=16×workers  sample 1 in NAV_SAMPLE_MOD/workers of the engine's RTP ports
 #   NAV_RTP_THREADTASKS=20 streaming callers per SIPp RTP thread (SIPp's -rtp_threadtasks)
-#   plus HOTLINE_BIN, BENCH_KEEP, BENCH_WAIT_QUIET (see benches/lib.sh)
+#   plus HOTLINE_BIN, BENCH_KEEP, BENCH_WAIT_QUIET, BENCH_RT, BENCH_SPLIT (see benches/lib.sh)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -38,8 +38,8 @@ RATE=${NAV_RATE:-200}
 HOLD_MS=${NAV_HOLD_MS:-20000}
 CAPTURE_S=${NAV_CAPTURE_S:-10}
 SETTLE_S=${NAV_SETTLE_S:-5}
-SAMPLE_MOD=${NAV_SAMPLE_MOD:-32}
-WORKERS=${ENGINE_WORKERS:-$(nproc)}
+WORKERS=${ENGINE_WORKERS:-$BENCH_ENGINE_CPUS}
+SAMPLE_MOD=${NAV_SAMPLE_MOD:-$((16 * WORKERS))}
 RTP_TASKS=${NAV_RTP_THREADTASKS:-20}
 RTP_MIN=20000
 
