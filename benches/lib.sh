@@ -30,8 +30,8 @@ BENCH_ENGINE_CPUS=$BENCH_NCPU
 if [ "${BENCH_SPLIT:-0}" = 1 ]; then
   BENCH_ENGINE_CPUS=$((BENCH_NCPU / 2))
   [ "$BENCH_ENGINE_CPUS" -ge 1 ] || { echo "BENCH_SPLIT needs at least 2 cores" >&2; exit 2; }
-  BENCH_ENGINE_SCHED=(taskset -c "0-$((BENCH_ENGINE_CPUS - 1))")
-  BENCH_RIG_SCHED=(taskset -c "$BENCH_ENGINE_CPUS-$((BENCH_NCPU - 1))")
+  BENCH_ENGINE_SCHED=(taskset -c "$(seq -s, 0 $((BENCH_ENGINE_CPUS - 1)))")
+  BENCH_RIG_SCHED=(taskset -c "$(seq -s, "$BENCH_ENGINE_CPUS" $((BENCH_NCPU - 1)))")
 fi
 [ "${BENCH_RT:-0}" -gt 0 ] && BENCH_RIG_SCHED+=(chrt -f "${BENCH_RT_RIG:-$BENCH_RT}")
 
@@ -160,7 +160,7 @@ bench_engine_binary() {
 # bench_scheduling: one line saying how the engine and the load generators were scheduled.
 bench_scheduling() {
   local cores="sharing all $BENCH_NCPU cores"
-  [ "${BENCH_SPLIT:-0}" = 1 ] && cores="engine on cores ${BENCH_ENGINE_SCHED[2]}, load generators on ${BENCH_RIG_SCHED[2]}"
+  [ "${BENCH_SPLIT:-0}" = 1 ] && cores="engine on core(s) ${BENCH_ENGINE_SCHED[2]}, load generators on ${BENCH_RIG_SCHED[2]}"
   if [ "${BENCH_RT:-0}" -gt 0 ]; then
     echo "SCHED_FIFO: engine media threads $BENCH_RT, load generators ${BENCH_RT_RIG:-$BENCH_RT}; $cores"
   else
