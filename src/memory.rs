@@ -47,8 +47,10 @@ pub fn tune_allocator() {
     }
 }
 
-/// Returns free heap pages to the OS (glibc keeps them otherwise; elsewhere a no-op).
+/// Returns this thread's cached chunks and all free heap pages to the OS (glibc keeps them
+/// otherwise; elsewhere a no-op).
 pub fn release_to_os() {
+    release_thread_cache();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers
@@ -56,6 +58,54 @@ pub fn release_to_os() {
         unsafe {
             libc::malloc_trim(0);
         }
+    }
+}
+
+/// Empties this thread's cache of freed chunks into the heap, where a trim can give their
+/// pages back (elsewhere a no-op).
+///
+/// glibc keeps up to 7 freed chunks of each of its 64 smallest sizes (up to 1,032 bytes) per
+/// thread, outside the heap's free lists. After a load peak they lie scattered over the peak's
+/// pages, each keeping its page resident: ~1.4 MB in the SIP thread after 20,000 calls. They
+/// are taken out here (twice the cache's depth, as taking one can refill the cache from the
+/// heap's list of that size) and freed by a short-lived thread, whose own cache goes back to
+/// the heap when it exits.
+pub fn release_thread_cache() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const SIZES: usize = 64;
+        const TAKEN_PER_SIZE: usize = 2 * 7;
+        let mut taken = Vec::with_capacity(SIZES * TAKEN_PER_SIZE);
+        for size_class in 0..SIZES {
+            // The request that fills chunk size class `size_class` exactly (chunks: 32 + 16·n).
+            let request = 24 + 16 * size_class;
+            for _ in 0..TAKEN_PER_SIZE {
+                // SAFETY: a plain allocation; every non-null pointer is freed below.
+                let chunk = unsafe { libc::malloc(request) };
+                if !chunk.is_null() {
+                    taken.push(chunk as usize);
+                }
+            }
+        }
+        let free_all = |chunks: &[usize]| {
+            for &chunk in chunks {
+                // SAFETY: each was returned by malloc above and is freed exactly once.
+                unsafe { libc::free(chunk as *mut libc::c_void) };
+            }
+        };
+        std::thread::scope(|scope| {
+            let helper = std::thread::Builder::new()
+                .name("memory-release".to_owned())
+                .spawn_scoped(scope, || free_all(&taken));
+            match helper {
+                // Joined, not just waited for: its cache is emptied as the thread exits.
+                Ok(helper) => {
+                    let _ = helper.join();
+                }
+                // No thread: freeing here puts them back in this thread's cache; nothing lost.
+                Err(_) => free_all(&taken),
+            }
+        });
     }
 }
 

@@ -179,6 +179,8 @@ struct Worker {
     recordings: [Vec<Recording>; PHASES as usize],
     /// Conferences by phase (their first member's slot modulo [`PHASES`]).
     conferences: [Vec<Conference>; PHASES as usize],
+    /// A leg was opened since the thread's allocator cache was last emptied.
+    legs_since_release: bool,
 }
 
 /// Runs a worker until `Shutdown` arrives or the plane is gone.
@@ -221,6 +223,7 @@ pub fn run(setup: WorkerSetup) {
         next_timeout_check: TIMEOUT_CHECK_SUB_TICKS,
         recordings: std::array::from_fn(|_| Vec::new()),
         conferences: std::array::from_fn(|_| Vec::new()),
+        legs_since_release: false,
     };
     worker.run();
     worker.finish_recordings();
@@ -323,6 +326,12 @@ impl Worker {
             self.next_timeout_check = due + TIMEOUT_CHECK_SUB_TICKS;
             crate::memory::shrink_sparse(&mut self.slots);
             self.shrink_legs();
+            if self.slots.is_empty() && self.legs_since_release {
+                // Idle after calls: the chunks this thread freed go back to the heap, which
+                // the SIP thread's housekeeping trims.
+                crate::memory::release_thread_cache();
+                self.legs_since_release = false;
+            }
             if let Some(timeout) = self.setup.media_timeout {
                 let tx = &self.setup.events;
                 let mut emit = |e: MediaEvent| {
@@ -773,6 +782,7 @@ impl Worker {
             self.legs[slot] = Some(leg);
         }
         self.slots.insert(id, slot);
+        self.legs_since_release = true;
         Ok(local)
     }
 

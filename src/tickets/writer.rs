@@ -288,6 +288,7 @@ fn run(
                     state.queue.shrink();
                     drop(state);
                     store.release_memory();
+                    crate::memory::release_thread_cache();
                     wrote = false;
                     state = lock(&shared.state);
                 }
