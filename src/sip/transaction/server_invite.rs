@@ -33,9 +33,13 @@ pub enum ServerInviteState {
 pub struct ServerInvite {
     core: Core,
     state: ServerInviteState,
-    request: Request,
-    last_provisional: Response,
+    /// Resent for INVITE retransmissions while in Proceeding; dropped with the final response.
+    last_provisional: Option<Response>,
+    /// Resent by Timer G or the 2xx retransmission; dropped once the ACK arrived, so a
+    /// finished call keeps only its key for the 32 s of Timer L or H, not its messages.
     last_final: Option<Response>,
+    /// Status of the final response sent, for [`TransactionError::FinalAlreadySent`].
+    final_status: u16,
     /// Current interval of Timer G (Completed) or of the 2xx retransmission (Accepted).
     interval: Duration,
     /// Accepted: whether the ACK for the 2xx arrived.
@@ -67,9 +71,9 @@ impl ServerInvite {
         Ok(ServerInvite {
             core,
             state: ServerInviteState::Proceeding,
-            request,
-            last_provisional: trying,
+            last_provisional: Some(trying),
             last_final: None,
+            final_status: 0,
             interval: config.t1,
             acked_2xx: false,
         })
@@ -78,11 +82,6 @@ impl ServerInvite {
     /// The current state.
     pub fn state(&self) -> ServerInviteState {
         self.state
-    }
-
-    /// The INVITE that created this transaction.
-    pub fn request(&self) -> &Request {
-        &self.request
     }
 
     /// Sends a response from the TU.
@@ -100,12 +99,11 @@ impl ServerInvite {
             (Terminated, _) => return Err(TransactionError::Terminated),
             (Proceeding, 1) => {
                 self.core.transmit(Message::Response(response.clone()));
-                self.last_provisional = response;
+                self.last_provisional = Some(response);
             }
             (Proceeding, 2) => {
                 self.state = Accepted;
-                self.core.transmit(Message::Response(response.clone()));
-                self.last_final = Some(response);
+                self.send_final(response);
                 let config = self.core.config;
                 self.core.arm(Timer::L, now, config.timer_l());
                 self.interval = config.t1;
@@ -114,8 +112,7 @@ impl ServerInvite {
             }
             (Proceeding, _) => {
                 self.state = Completed;
-                self.core.transmit(Message::Response(response.clone()));
-                self.last_final = Some(response);
+                self.send_final(response);
                 let config = self.core.config;
                 if !self.core.reliable() {
                     self.interval = config.timer_g();
@@ -123,13 +120,10 @@ impl ServerInvite {
                 }
                 self.core.arm(Timer::H, now, config.timer_h());
             }
-            (Accepted, 2) => {
-                self.core.transmit(Message::Response(response.clone()));
-                self.last_final = Some(response);
-            }
+            (Accepted, 2) => self.send_final(response),
             (Completed | Confirmed | Accepted, _) => {
                 return Err(TransactionError::FinalAlreadySent {
-                    sent: self.last_final.as_ref().map_or(0, |r| r.status),
+                    sent: self.final_status,
                     rejected: response.status,
                 });
             }
@@ -145,12 +139,14 @@ impl ServerInvite {
         use ServerInviteState::*;
         match (&request.method, self.state) {
             (Method::Invite, Proceeding) => {
-                self.core
-                    .transmit(Message::Response(self.last_provisional.clone()));
+                if let Some(provisional) = &self.last_provisional {
+                    self.core.transmit(Message::Response(provisional.clone()));
+                }
             }
             (Method::Invite, Completed) => self.retransmit_final(),
             (Method::Ack, Completed) => {
                 self.state = Confirmed;
+                self.last_final = None;
                 self.core.timers.stop_all();
                 let wait = self.core.config.timer_i(self.core.transport);
                 if wait.is_zero() {
@@ -175,9 +171,18 @@ impl ServerInvite {
     pub fn handle_ack_for_2xx(&mut self, _now: Instant) {
         if self.state == ServerInviteState::Accepted {
             self.acked_2xx = true;
+            self.last_final = None;
             self.core.timers.stop(Timer::Retransmit2xx);
             self.core.timers.stop(Timer::Ack2xx);
         }
+    }
+
+    /// Sends a final response and keeps it for retransmission (the provisional is done with).
+    fn send_final(&mut self, response: Response) {
+        self.core.transmit(Message::Response(response.clone()));
+        self.final_status = response.status;
+        self.last_final = Some(response);
+        self.last_provisional = None;
     }
 
     /// Resends the last final response.
@@ -260,13 +265,14 @@ mod tests {
         Driver::new(base, txn)
     }
 
+    /// The transaction keeps no copy of its INVITE; the TU builds responses from its own.
     fn answer(d: &mut Driver<ServerInvite>, status: u16) -> Result<(), TransactionError> {
-        let r = response(d.txn.request(), status, Some("uas1"));
+        let r = response(&invite(Transport::Udp), status, Some("uas1"));
         d.feed(|t, now| t.respond(now, r))
     }
 
     fn receive(d: &mut Driver<ServerInvite>, method: Method) {
-        let mut req = with_to_tag(d.txn.request().clone(), "uas1");
+        let mut req = with_to_tag(invite(Transport::Udp), "uas1");
         req.method = method;
         d.feed(|t, now| t.handle_request(now, &req));
     }
@@ -476,6 +482,37 @@ mod tests {
             answer(&mut rejected, 99),
             Err(TransactionError::InvalidStatus(99))
         );
+    }
+
+    #[test]
+    fn after_the_ack_a_second_final_is_still_refused_by_its_status() {
+        // Once ACKed the responses are no longer kept; the refusal still names what was sent.
+        let mut accepted = start(Transport::Udp);
+        answer(&mut accepted, 200).unwrap();
+        receive(&mut accepted, Method::Ack);
+        let mut confirmed = start(Transport::Udp);
+        answer(&mut confirmed, 486).unwrap();
+        receive(&mut confirmed, Method::Ack);
+        for (d, sent) in [(&mut accepted, 200), (&mut confirmed, 486)] {
+            let before = d.log.len();
+            assert_eq!(
+                answer(d, 603),
+                Err(TransactionError::FinalAlreadySent {
+                    sent,
+                    rejected: 603
+                })
+            );
+            // A retransmitted INVITE is absorbed: nothing is resent.
+            receive(d, Method::Invite);
+            d.advance_to(10.0);
+            assert!(
+                d.log[before..]
+                    .iter()
+                    .all(|(_, output)| !matches!(output, TransactionOutput::Transmit(_))),
+                "{:?}",
+                d.schedule_from(0.0)
+            );
+        }
     }
 
     #[test]

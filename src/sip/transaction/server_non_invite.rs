@@ -25,7 +25,8 @@ pub enum ServerNonInviteState {
 pub struct ServerNonInvite {
     core: Core,
     state: ServerNonInviteState,
-    request: Request,
+    /// The request's method, which tells its retransmissions from other requests on the key.
+    method: Method,
     last_response: Option<Response>,
 }
 
@@ -44,7 +45,7 @@ impl ServerNonInvite {
         Ok(ServerNonInvite {
             core: Core::new(config, transport),
             state: ServerNonInviteState::Trying,
-            request,
+            method: request.method,
             last_response: None,
         })
     }
@@ -52,11 +53,6 @@ impl ServerNonInvite {
     /// The current state.
     pub fn state(&self) -> ServerNonInviteState {
         self.state
-    }
-
-    /// The request that created this transaction.
-    pub fn request(&self) -> &Request {
-        &self.request
     }
 
     /// Sends a response from the TU: 1xx enters Proceeding, 200-699 enters Completed (Timer J).
@@ -96,7 +92,7 @@ impl ServerNonInvite {
     /// Feeds a request matched to this transaction ([`super::ServerKey`]): a retransmission is
     /// answered with the last response sent (absorbed silently in Trying); never passed up.
     pub fn handle_request(&mut self, _now: Instant, request: &Request) {
-        let retransmission = request.method == self.request.method;
+        let retransmission = request.method == self.method;
         if !retransmission {
             return;
         }
@@ -156,13 +152,14 @@ mod tests {
         Driver::new(base, txn)
     }
 
+    /// The transaction keeps no copy of its request; the TU builds responses from its own.
     fn answer(d: &mut Driver<ServerNonInvite>, status: u16) -> Result<(), TransactionError> {
-        let r = response(d.txn.request(), status, Some("uas1"));
+        let r = response(&request(Method::Bye, Transport::Udp), status, Some("uas1"));
         d.feed(|t, now| t.respond(now, r))
     }
 
     fn retransmit(d: &mut Driver<ServerNonInvite>) {
-        let req = d.txn.request().clone();
+        let req = request(Method::Bye, Transport::Udp);
         d.feed(|t, now| t.handle_request(now, &req));
     }
 
