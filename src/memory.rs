@@ -47,10 +47,8 @@ pub fn tune_allocator() {
     }
 }
 
-/// Returns this thread's cached chunks and all free heap pages to the OS (glibc keeps them
-/// otherwise; elsewhere a no-op).
+/// Returns free heap pages to the OS (glibc keeps them otherwise; elsewhere a no-op).
 pub fn release_to_os() {
-    release_thread_cache();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers

@@ -248,6 +248,10 @@ pub async fn run(config: Config, stop: impl Future<Output = ()>) -> Result<(), S
             }
             _ = housekeeping.tick() => {
                 switch.shrink();
+                if switch.active_calls() == 0 {
+                    // While calls go on the thread's cache refills at once: emptied when idle.
+                    crate::memory::release_thread_cache();
+                }
                 crate::memory::release_to_os();
                 if last_sweep.elapsed() >= RETENTION_SWEEP {
                     last_sweep = Instant::now();

@@ -177,11 +177,12 @@ impl ServerInvite {
         }
     }
 
-    /// Sends a final response and keeps it for retransmission (the provisional is done with).
+    /// Sends a final response and keeps it for retransmission unless the 2xx was already
+    /// ACKed (the provisional is done with).
     fn send_final(&mut self, response: Response) {
         self.core.transmit(Message::Response(response.clone()));
         self.final_status = response.status;
-        self.last_final = Some(response);
+        self.last_final = (!self.acked_2xx).then_some(response);
         self.last_provisional = None;
     }
 
