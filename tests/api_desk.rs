@@ -2,7 +2,7 @@
 //! the switch (seat tokens, seat states), queried with a real HTTP client, and the event stream
 //! read back per seat.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -491,6 +491,102 @@ fn routes_forward_their_commands_and_map_refusals() {
     );
     assert_eq!(server.post("/seats/a1/dance", a1, "").0, 404);
     server.stop();
+}
+
+#[test]
+fn an_oversized_body_is_answered_413_on_a_connection_that_goes_on() {
+    let server = Server::start(true, None);
+    let mut connection = std::net::TcpStream::connect(server.addr).expect("connect");
+    connection
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let mut reader = BufReader::new(connection.try_clone().expect("clone"));
+
+    // Half the body, then a pause: the engine must wait for the rest, not answer and close while
+    // the client is still sending (which the client sees as a broken pipe).
+    let big = format!(r#"{{"reason": "{}"}}"#, "x".repeat(16 * 1024));
+    let (first, rest) = big.as_bytes().split_at(8 * 1024);
+    let head = format!(
+        "POST /seats/a1/not-ready HTTP/1.1\r\nHost: hotline\r\nAuthorization: Bearer tok-a1\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    );
+    connection
+        .write_all(head.as_bytes())
+        .expect("send the head");
+    connection.write_all(first).expect("send half the body");
+    connection
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("read timeout");
+    match connection.peek(&mut [0]) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        early => panic!("answered before the body was in: {early:?}"),
+    }
+    connection
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    connection
+        .write_all(rest)
+        .expect("send the rest of the body");
+    let (status, body) = read_response(&mut reader);
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .expect("error")
+        .contains("4096 bytes"));
+
+    // The body was read to its end, so the same connection takes the next request.
+    let next = "GET /nope HTTP/1.1\r\nHost: hotline\r\nAuthorization: Bearer tok-a1\r\n\r\n";
+    connection.write_all(next.as_bytes()).expect("send again");
+    assert_eq!(
+        read_response(&mut reader),
+        (404, json!({ "error": "no such endpoint" }))
+    );
+    drop((reader, connection));
+
+    // A declared length too large to read is refused at once, before any of it is sent.
+    let mut connection = std::net::TcpStream::connect(server.addr).expect("connect");
+    connection
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let huge =
+        "POST /seats/a1/not-ready HTTP/1.1\r\nHost: hotline\r\nAuthorization: Bearer tok-a1\r\n\
+                Content-Length: 10000000\r\n\r\n";
+    connection
+        .write_all(huge.as_bytes())
+        .expect("send the head");
+    let (status, body) = read_response(&mut BufReader::new(&connection));
+    assert_eq!(status, 413, "{body}");
+    drop(connection);
+    server.stop();
+}
+
+/// One HTTP/1.1 response with a Content-Length from `reader`: status and JSON body.
+fn read_response(reader: &mut impl BufRead) -> (u16, Value) {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("status line");
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("status line: {line:?}"));
+    let mut length = 0;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).expect("header");
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().expect("content-length");
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("body");
+    (status, serde_json::from_slice(&body).expect("JSON body"))
 }
 
 #[test]

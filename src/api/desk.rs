@@ -4,13 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use tokio::sync::{oneshot, watch};
 
 use super::{bearer, error, events, same};
@@ -18,6 +19,10 @@ use crate::desk::{Credential, DeskCommand, DeskError, DeskHandle, DeskRequest, T
 
 /// Largest request body accepted; the bodies are a few bytes of JSON.
 const MAX_BODY: usize = 4 * 1024;
+
+/// How much of an oversized body is read and dropped before the 413. A client still sending
+/// it then reads the answer, not a connection reset, and the connection stays usable.
+const MAX_DRAINED: usize = 64 * 1024;
 
 /// How long a request waits for the switch to take and answer it.
 const SWITCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -138,7 +143,6 @@ pub(super) fn routes(api: Arc<DeskApi>) -> Router {
         .route("/stats", get(stats))
         .route("/whoami", get(whoami))
         .route("/events", get(events::stream))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(api)
 }
 
@@ -148,18 +152,50 @@ fn action(parse: fn(&[u8]) -> Result<DeskCommand, String>) -> MethodRouter<Arc<D
         move |State(api): State<Arc<DeskApi>>,
               headers: HeaderMap,
               seat: Result<Path<String>, PathRejection>,
-              body: Result<Bytes, BytesRejection>| async move {
+              body: Body| async move {
+            let body = read_body(body).await;
             let answer = async {
                 let credential = api.credential(&headers)?;
                 api.handle()?;
                 let Path(seat) = seat.map_err(|e| Refusal::bad_request(format!("seat id: {e}")))?;
-                let body = body.map_err(|e| Refusal::new(e.status(), e.body_text()))?;
+                let body = body?;
                 let command = parse(&body).map_err(Refusal::bad_request)?;
                 api.ask(credential, Some(seat), command).await
             };
             reply(answer.await)
         },
     )
+}
+
+/// The request body, or 413 when it is over [`MAX_BODY`]. An oversized body is still read up to
+/// [`MAX_DRAINED`], so the answer reaches a client that is still sending.
+async fn read_body(body: Body) -> Result<Bytes, Refusal> {
+    let too_large = || {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {MAX_BODY} bytes"),
+        )
+    };
+    // A declared length beyond what is worth draining is refused at once.
+    if body.size_hint().lower() > MAX_DRAINED as u64 {
+        return Err(too_large());
+    }
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut length = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Refusal::bad_request(format!("request body: {e}")))?;
+        length += chunk.len();
+        if length <= MAX_BODY {
+            kept.extend_from_slice(&chunk);
+        } else if length > MAX_DRAINED {
+            break;
+        }
+    }
+    if length > MAX_BODY {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// `GET /seats`.
