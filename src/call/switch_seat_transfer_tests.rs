@@ -199,6 +199,34 @@ fn the_seat_brought_in_hanging_up_leaves_caller_and_first_seat_talking() {
     assert_eq!(chain(&sim), ["three-way seat:e2001 answered"]);
 }
 
+#[test]
+fn the_seat_brought_in_hanging_up_from_its_desk_leaves_caller_and_first_seat_talking() {
+    let (mut sim, _caller, _phone, _invite, expert, expert_invite) = in_three_way_with_expert();
+    // Its desk shows the call it was brought into.
+    let seats = sim.desk_as("e2001", DeskCommand::Seats).expect("seats");
+    let view = seats
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["id"] == "e2001"));
+    let view = view.expect("e2001 listed");
+    assert_eq!(view["state"], "on-call", "{view}");
+    assert_eq!(view["call"]["hotline"], "12345", "{view}");
+    let view = sim
+        .desk_as("e2001", DeskCommand::HangUp)
+        .expect("the expert leaves");
+    assert_eq!(view["state"], "wrap-up", "{view}");
+    let bye = sim.request_to(expert.addr, "BYE");
+    assert_eq!(bye.call_id(), expert_invite.call_id());
+    sim.send(expert.addr, expert.reply(&bye, 200));
+    assert_eq!(sim.media(), ["close 1\"", "stop 1", "bridge 1 1'"]);
+    assert_eq!(state(&mut sim, "a1001"), "on-call");
+    assert_eq!(state(&mut sim, "e2001"), "wrap-up");
+    sim.assert_quiet();
+    assert_eq!(chain(&sim), ["three-way seat:e2001 answered"]);
+    // Its call is gone: hanging up again is refused.
+    let again = sim.desk_as("e2001", DeskCommand::HangUp);
+    assert_eq!(again.map_err(|e| e.status), Err(409));
+}
+
 /// A consult: the caller waits with music; the expert answered and talks to a1001.
 fn consulting_expert() -> (Sim, Phone, SeatPhone, Request, SeatPhone, Request) {
     let (mut sim, caller, phone, invite, expert) = with_expert_ready();

@@ -79,12 +79,15 @@ impl Switch {
                 self.acd.set_ready(now, seat).map_err(conflict)?
             }
             DeskCommand::Answer => self.remote_answer(now, seat)?,
-            DeskCommand::HangUp => {
-                let Some(call) = self.call_of_seat(seat) else {
-                    return Err(DeskError::new(409, "not on a call"));
-                };
-                self.seat_hang_up(now, call);
-            }
+            DeskCommand::HangUp => match self.call_of_seat(seat) {
+                Some(call) => self.seat_hang_up(now, call),
+                None => {
+                    let Some(call) = self.call_brought_into(seat) else {
+                        return Err(DeskError::new(409, "not on a call"));
+                    };
+                    self.brought_in_seat_hangs_up(now, call);
+                }
+            },
             DeskCommand::Transfer { kind, to } => return self.transfer(now, seat, kind, &to),
             DeskCommand::CompleteTransfer => return self.complete_consult(now, seat),
             DeskCommand::CancelTransfer => return self.cancel_consult(now, seat),
@@ -162,6 +165,7 @@ impl Switch {
         };
         let call = self
             .call_of_seat(seat)
+            .or_else(|| self.call_brought_into(seat))
             .and_then(|id| self.calls.get(&id))
             .map(|c| json!({ "record": c.record.id, "caller": c.caller, "hotline": c.record.hotline }));
         let registered = decl

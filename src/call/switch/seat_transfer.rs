@@ -267,6 +267,25 @@ impl Switch {
         true
     }
 
+    /// The call that `seat` was brought into and answered, before it took the call over.
+    pub(super) fn call_brought_into(&self, seat: SeatId) -> Option<CallId> {
+        self.calls.iter().find_map(|(id, call)| {
+            let trunk = call.trunk.as_ref()?;
+            let FarEnd::Seat(far) = &trunk.far else {
+                return None;
+            };
+            (far.seat == seat && trunk.state == TrunkState::Bridged).then_some(*id)
+        })
+    }
+
+    /// The seat brought into call `id` hangs up from its desk: as when it hangs up its phone,
+    /// its leg ends (BYE) and the caller and the first seat go on together.
+    pub(super) fn brought_in_seat_hangs_up(&mut self, now: Instant, id: CallId) {
+        info!(call = id.0, "the seat brought in hangs up from its desk");
+        self.end_trunk(now, id);
+        self.third_party_left(now, id);
+    }
+
     /// The seat on the call left before the seat it called in answered: that seat is
     /// released and the attempt noted `seat-left`.
     pub(super) fn seat_left_before_answer(&mut self, now: Instant, id: CallId) {

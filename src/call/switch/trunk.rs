@@ -534,23 +534,28 @@ impl Switch {
                 self.reply(now, txn, &request, 200);
                 info!(call = id.0, "the third party hung up");
                 self.drop_trunk(now, id);
-                // In a three-way call or a consult the caller and the seat go on together.
-                let seat_on_call = self
-                    .calls
-                    .get(&id)
-                    .and_then(|c| c.seats.as_ref())
-                    .is_some_and(|s| s.link.is_some());
-                if seat_on_call {
-                    return self.rejoin_seat(id);
-                }
-                let talking = self.calls.get(&id).map(|c| c.phase);
-                if talking.is_some_and(|p| p != Phase::HangingUp) {
-                    self.hang_up(now, id, Ending::SubCentreHungUp);
-                }
+                self.third_party_left(now, id);
             }
             Method::Invite => self.trunk_reinvite(now, id, txn, request),
             Method::Options => self.reply(now, txn, &request, 200),
             _ => self.reply_unsupported(now, txn, &request),
+        }
+    }
+
+    /// The third party's leg is gone: in a three-way call or a consult the caller and the seat
+    /// go on together; otherwise the call ends.
+    pub(super) fn third_party_left(&mut self, now: Instant, id: CallId) {
+        let seat_on_call = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.seats.as_ref())
+            .is_some_and(|s| s.link.is_some());
+        if seat_on_call {
+            return self.rejoin_seat(id);
+        }
+        let talking = self.calls.get(&id).map(|c| c.phase);
+        if talking.is_some_and(|p| p != Phase::HangingUp) {
+            self.hang_up(now, id, Ending::SubCentreHungUp);
         }
     }
 
