@@ -425,4 +425,11 @@ fn a_three_way_call_to_a_group_rings_its_longest_idle_ready_seat() {
     sim.advance(secs(20.5));
     assert_eq!(state(&mut sim, "a1004"), "ready");
     assert_eq!(chain(&sim), ["three-way queue:housing answered"]);
+    let transfer = &sim.last_record().transfers[0];
+    let names = (transfer.by.as_deref(), transfer.seat.as_deref());
+    assert_eq!(
+        names,
+        (Some("a1001"), Some("a1004")),
+        "by a1001, a1004 called in"
+    );
 }

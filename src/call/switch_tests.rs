@@ -2161,6 +2161,11 @@ fn a_subcentre_call_records_the_transfer_and_the_talk() {
     let transfer = &record.transfers[0];
     assert_eq!(transfer.target, "tax");
     assert_eq!(transfer.outcome.as_deref(), Some("answered"));
+    assert_eq!(
+        (&transfer.by, &transfer.seat),
+        (&None, &None),
+        "the dialplan's"
+    );
     assert_eq!(record.wait_s, 2.0);
     assert_eq!(record.talk_s, 30.0);
     assert_eq!(

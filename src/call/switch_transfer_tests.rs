@@ -130,6 +130,9 @@ fn a_blind_transfer_to_an_allowed_number_calls_it_over_the_trunk() {
     assert!(media.contains(&"bridge 1 1'".to_string()), "{media:?}");
     sim.assert_quiet();
     assert_eq!(chain(&sim), ["blind number:13912345678 answered"]);
+    let transfer = &sim.last_record().transfers[0];
+    let names = (transfer.by.as_deref(), transfer.seat.as_deref());
+    assert_eq!(names, (Some("a1001"), None), "no seat called");
     assert!(sim.last_record().transfers[0].answered.is_some());
 }
 
@@ -415,6 +418,9 @@ fn a_blind_transfer_to_a_seat_rings_that_seat_only_and_it_answers() {
     assert!(media.contains(&"bridge 1 1'".to_string()), "{media:?}");
     assert_eq!(sim.desk_events(), ["answered e2001", "e2001 on-call"]);
     assert_eq!(chain(&sim), ["blind seat:e2001 answered"]);
+    let transfer = &sim.last_record().transfers[0];
+    let names = (transfer.by.as_deref(), transfer.seat.as_deref());
+    assert_eq!(names, (Some("a1001"), Some("e2001")));
     assert_eq!(
         visits(&sim),
         ["general answered a1001", "general answered e2001"]

@@ -166,6 +166,12 @@ pub struct TransferAttempt {
     pub kind: String,
     /// The target (sub-centre name, seat id, queue).
     pub target: String,
+    /// The seat that made it; none for the dialplan's hand-overs.
+    #[serde(default)]
+    pub by: Option<String>,
+    /// The seat called in or sent the caller (`seat:ID`, or the seat picked from `queue:NAME`).
+    #[serde(default)]
+    pub seat: Option<String>,
     /// When it started.
     pub started: Timestamp,
     /// When the target answered.

@@ -669,6 +669,8 @@ fn figures_set() -> Vec<CallRecord> {
     f1.transfers.push(TransferAttempt {
         kind: "subcentre".to_owned(),
         target: "water".to_owned(),
+        by: None,
+        seat: None,
         started: at("2025-03-01T15:30:05Z"),
         answered: Some(at("2025-03-01T15:30:12Z")),
         ended: None,

@@ -103,7 +103,7 @@ impl Switch {
         info!(call = id.0, subcentre = %name, "the seat's phone consults a sub-centre");
         let local_tag = self.endpoint.new_token();
         let leg = call.leg.fourth();
-        let index = self.note_transfer(now, id, "consult", &format!("subcentre:{name}"));
+        let index = self.note_transfer(now, id, "consult", &format!("subcentre:{name}"), None);
         if let Some(call) = self.calls.get_mut(&id) {
             call.consult_line = Some(ConsultLine {
                 invite,

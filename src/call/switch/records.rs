@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use super::{Switch, Wake};
+use crate::acd::SeatId;
 use crate::call::caller::{CallId, CallRoute, Caller, Ending};
 use crate::dialplan::clock::WallClock;
 use crate::dialplan::navigation::{Navigation, PathEvent};
@@ -121,15 +122,24 @@ impl Switch {
         visit
     }
 
-    /// A transfer to `target` starts; returns its index in the record's transfers.
+    /// A transfer to `target` starts, by the call's seat if it has one, toward `seat` when a
+    /// seat is called; returns its index in the record's transfers.
     pub(super) fn note_transfer(
         &mut self,
         now: Instant,
         id: CallId,
         kind: &str,
         target: &str,
+        seat: Option<SeatId>,
     ) -> usize {
         let at = self.utc(now);
+        let name = |seat: SeatId| self.acd.seat_name(seat).to_string();
+        let call = self.calls.get(&id);
+        let link = call
+            .and_then(|c| c.seats.as_ref())
+            .and_then(|s| s.link.as_ref());
+        let by = link.map(|l| name(l.seat));
+        let seat = seat.map(name);
         let Some(call) = self.calls.get_mut(&id) else {
             return 0;
         };
@@ -137,6 +147,8 @@ impl Switch {
         call.record.transfers.push(TransferAttempt {
             kind: kind.to_string(),
             target: target.to_string(),
+            by,
+            seat,
             started: at,
             answered: None,
             ended: None,

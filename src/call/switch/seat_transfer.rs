@@ -60,7 +60,7 @@ impl Switch {
             return Err(DeskError::new(409, format!("seat:{name} is not ready")));
         }
         info!(call = id.0, seat = %name, kind, "the seat calls another seat in");
-        let transfer = self.note_transfer(now, id, kind, to);
+        let transfer = self.note_transfer(now, id, kind, to, Some(seat));
         let Some(call) = self.calls.get_mut(&id) else {
             return Ok(());
         };

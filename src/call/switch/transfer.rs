@@ -97,7 +97,11 @@ impl Switch {
         let last_visit = self.calls.get(&id).and_then(|c| c.record.queues.last());
         let priority = last_visit.map_or(0, |v| v.priority);
         let origin = last_visit.map(|v| v.queue.clone());
-        let index = self.note_transfer(now, id, kind.as_str(), to);
+        let called = match &target {
+            Target::Seat(called) => Some(*called),
+            _ => None,
+        };
+        let index = self.note_transfer(now, id, kind.as_str(), to, called);
         // Blind: the seat leaves now and goes to wrap-up.
         self.end_seat_link(now, id, true);
         match target {
@@ -134,7 +138,7 @@ impl Switch {
             kind = kind.as_str(),
             "the seat calls a sub-centre"
         );
-        let index = self.note_transfer(now, id, kind.as_str(), to);
+        let index = self.note_transfer(now, id, kind.as_str(), to, None);
         match self.start_trunk_to(now, id, subcentre, number, Some(index)) {
             true => Ok(()),
             false => Err(DeskError::new(409, format!("{shown} cannot be called now"))),

@@ -70,7 +70,7 @@ impl Switch {
         let peer = Peer::udp(centre.trunk);
         let transfer = match transfer {
             Some(index) => index,
-            None => self.note_transfer(now, id, "subcentre", &name),
+            None => self.note_transfer(now, id, "subcentre", &name, None),
         };
         if let Some(why) = refusal {
             info!(call = id.0, subcentre = %name, why, "sub-centre not tried");
