@@ -1,7 +1,7 @@
 //! Transfers from the desk on loopback: a SIPp caller waits in the `general` queue, a SIPp seat
 //! phone answers, and the seat's desktop (the desk API) passes the call on — blind to another
 //! skill group or to a sub-centre (a SIPp UAS playing its PBX), or three-way with the
-//! sub-centre. Every party's media is the test's own RTP peer sending a tone of its own in real
+//! sub-centre or another seat. Every party's media is the test's own RTP peer sending a tone of its own in real
 //! time, so what each side heard is checked by frequency (Goertzel), then the call record.
 
 mod support;
@@ -603,6 +603,99 @@ fn three_way_caller_seat_and_subcentre_hear_the_other_two_then_go_on_without_the
 
     // The sub-centre hangs up; the engine hangs up the caller.
     the_trunk_hangs_up(centre, &seat, pbx, caller, "three-way", "subcentre:tax");
+}
+
+#[test]
+fn three_way_to_another_seat_the_three_talk_then_that_seat_has_the_call() {
+    // The first seat's phone hangs up FIRST_TALK_MS after answering: the conference is
+    // measured well before that. The second seat's phone stays SECOND_TALK_MS after its own
+    // answer, long enough to talk with the caller alone.
+    const FIRST_TALK_MS: u64 = 5000;
+    const SECOND_TALK_MS: u64 = 8000;
+    let (first, second) = (TestSeat::new(5101, 5), TestSeat::new(5102, 3));
+    let (centre, ports) = Centre::start(&[Desk(&first, "general"), Desk(&second, "housing")], 2);
+    let mut caller_voice = Voice::new("the caller", CALLER_HZ, Codec::Pcma);
+    let mut first_voice = Voice::new("the first seat", SEAT_HZ, Codec::Pcma);
+    let mut second_voice = Voice::new("the second seat", OTHER_HZ, Codec::Pcma);
+    let first_phone = seat_phone(
+        centre.dir(),
+        ports[0],
+        &first_voice,
+        0,
+        Then::HangsUpAfter(FIRST_TALK_MS),
+    );
+    let second_phone = seat_phone(
+        centre.dir(),
+        ports[1],
+        &second_voice,
+        0,
+        Then::HangsUpAfter(SECOND_TALK_MS),
+    );
+    let caller = centre.caller(&caller_voice);
+
+    caller_voice.hears_engine(Duration::from_secs(10));
+    first_voice.hears_engine(Duration::from_secs(10));
+    let answered = Instant::now();
+    let to = format!("seat:{}", second.id);
+    assert_transferred(centre.transfer(&first, "three-way", &to));
+    second_voice.hears_engine(Duration::from_secs(10));
+
+    // 2 s of the three talking together; the last second of each is checked.
+    let heard = talk(
+        &mut [&mut caller_voice, &mut first_voice, &mut second_voice],
+        100,
+    );
+    let conference_ended = answered.elapsed();
+    assert!(
+        conference_ended < Duration::from_millis(FIRST_TALK_MS - 500),
+        "the test was too slow: the first seat hangs up {FIRST_TALK_MS} ms after answering, \
+         the conference was measured until {conference_ended:?}"
+    );
+    assert_hears("the caller", &heard[0], &[SEAT_HZ, OTHER_HZ], &[CALLER_HZ]);
+    assert_hears(
+        "the first seat",
+        &heard[1],
+        &[CALLER_HZ, OTHER_HZ],
+        &[SEAT_HZ],
+    );
+    assert_hears(
+        "the second seat",
+        &heard[2],
+        &[CALLER_HZ, SEAT_HZ],
+        &[OTHER_HZ],
+    );
+
+    // The first seat's phone hangs up: the second seat has the caller to itself.
+    completes("the first seat's phone", first_phone);
+    the_caller_talks_with(
+        &mut caller_voice,
+        &mut second_voice,
+        &mut [&mut first_voice],
+    );
+    // The second seat hangs up the call it took over; the engine hangs up the caller.
+    completes("the second seat's phone", second_phone);
+    completes("the caller", caller);
+    centre.call_ended("SeatHungUp");
+
+    let record = centre.record();
+    assert_transfer(&record, "three-way", &to, "answered");
+    let transfer = &record.transfers[0];
+    assert_eq!(
+        transfer.by.as_deref(),
+        Some(first.id.as_str()),
+        "{transfer:?}"
+    );
+    assert_eq!(
+        transfer.seat.as_deref(),
+        Some(second.id.as_str()),
+        "{transfer:?}"
+    );
+    assert_eq!(
+        visits(&record),
+        [answered_in("general", &first)],
+        "the visit names the seat that answered it: {record:#?}"
+    );
+    assert_ended_by(&record, "seat");
 }
 
 #[test]
