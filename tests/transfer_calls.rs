@@ -512,6 +512,44 @@ fn the_caller_talks_with(caller: &mut Voice, other: &mut Voice, gone: &mut [&mut
     }
 }
 
+/// The three `voices` (caller, seat, third party) talk 2 s together, ending before the seat's
+/// phone hangs up at `seat_leaves`: in the last second each hears the other two, not itself.
+fn the_three_talk(mut voices: [&mut Voice; 3], seat_leaves: Instant) {
+    let who: Vec<(&str, f64)> = voices.iter().map(|v| (v.name, v.hz)).collect();
+    let heard = talk(&mut voices, 100);
+    let left = seat_leaves.saturating_duration_since(Instant::now());
+    assert!(
+        left > Duration::from_millis(500),
+        "the test was too slow: the conference was measured until {left:?} before the seat's \
+         phone hangs up"
+    );
+    for (i, (name, hz)) in who.iter().enumerate() {
+        let others: Vec<f64> = who
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, (_, other))| *other)
+            .collect();
+        assert_hears(name, &heard[i], &others, &[*hz]);
+    }
+}
+
+/// The first seat gone, the caller and the second seat talk alone; then the second seat's
+/// phone hangs up and the engine hangs up the caller.
+fn the_second_seat_ends_the_call(
+    centre: &Centre,
+    caller: SippChild,
+    caller_voice: &mut Voice,
+    second_phone: SippChild,
+    second_voice: &mut Voice,
+    first_voice: &mut Voice,
+) {
+    the_caller_talks_with(caller_voice, second_voice, &mut [first_voice]);
+    completes("the second seat's phone", second_phone);
+    completes("the caller", caller);
+    centre.call_ended("SeatHungUp");
+}
+
 /// Asserts the record's one transfer: `kind` to `target`, ended `outcome` (an answered one
 /// with its answer time).
 fn assert_transfer(record: &CallRecord, kind: &str, target: &str, outcome: &str) {
@@ -577,24 +615,9 @@ fn three_way_caller_seat_and_subcentre_hear_the_other_two_then_go_on_without_the
     assert_transferred(centre.transfer(&seat, "three-way", "subcentre:tax"));
     pbx_voice.hears_engine(Duration::from_secs(10));
 
-    // 2 s of the three talking together; the last second of each is checked.
-    let heard = talk(
-        &mut [&mut caller_voice, &mut seat_voice, &mut pbx_voice],
-        100,
-    );
-    let conference_ended = answered.elapsed();
-    assert!(
-        conference_ended < Duration::from_millis(SEAT_TALK_MS - 500),
-        "the test was too slow: the seat hangs up {SEAT_TALK_MS} ms after answering, the \
-         conference was measured until {conference_ended:?}"
-    );
-    assert_hears("the caller", &heard[0], &[SEAT_HZ, OTHER_HZ], &[CALLER_HZ]);
-    assert_hears("the seat", &heard[1], &[CALLER_HZ, OTHER_HZ], &[SEAT_HZ]);
-    assert_hears(
-        "the sub-centre",
-        &heard[2],
-        &[CALLER_HZ, SEAT_HZ],
-        &[OTHER_HZ],
+    the_three_talk(
+        [&mut caller_voice, &mut seat_voice, &mut pbx_voice],
+        answered + Duration::from_millis(SEAT_TALK_MS),
     );
 
     // The seat's phone hangs up (its BYE, answered): caller and sub-centre go on.
@@ -640,42 +663,21 @@ fn three_way_to_another_seat_the_three_talk_then_that_seat_has_the_call() {
     assert_transferred(centre.transfer(&first, "three-way", &to));
     second_voice.hears_engine(Duration::from_secs(10));
 
-    // 2 s of the three talking together; the last second of each is checked.
-    let heard = talk(
-        &mut [&mut caller_voice, &mut first_voice, &mut second_voice],
-        100,
-    );
-    let conference_ended = answered.elapsed();
-    assert!(
-        conference_ended < Duration::from_millis(FIRST_TALK_MS - 500),
-        "the test was too slow: the first seat hangs up {FIRST_TALK_MS} ms after answering, \
-         the conference was measured until {conference_ended:?}"
-    );
-    assert_hears("the caller", &heard[0], &[SEAT_HZ, OTHER_HZ], &[CALLER_HZ]);
-    assert_hears(
-        "the first seat",
-        &heard[1],
-        &[CALLER_HZ, OTHER_HZ],
-        &[SEAT_HZ],
-    );
-    assert_hears(
-        "the second seat",
-        &heard[2],
-        &[CALLER_HZ, SEAT_HZ],
-        &[OTHER_HZ],
+    the_three_talk(
+        [&mut caller_voice, &mut first_voice, &mut second_voice],
+        answered + Duration::from_millis(FIRST_TALK_MS),
     );
 
     // The first seat's phone hangs up: the second seat has the caller to itself.
     completes("the first seat's phone", first_phone);
-    the_caller_talks_with(
+    the_second_seat_ends_the_call(
+        &centre,
+        caller,
         &mut caller_voice,
+        second_phone,
         &mut second_voice,
-        &mut [&mut first_voice],
+        &mut first_voice,
     );
-    // The second seat hangs up the call it took over; the engine hangs up the caller.
-    completes("the second seat's phone", second_phone);
-    completes("the caller", caller);
-    centre.call_ended("SeatHungUp");
 
     let record = centre.record();
     assert_transfer(&record, "three-way", &to, "answered");
@@ -784,14 +786,14 @@ fn the_second_seat_takes_the_caller(
     }
     // The second seat's phone rings and answers.
     second_voice.hears_engine(Duration::from_secs(10));
-    the_caller_talks_with(
+    the_second_seat_ends_the_call(
+        &centre,
+        caller,
         &mut caller_voice,
+        second_phone,
         &mut second_voice,
-        &mut [&mut first_voice],
+        &mut first_voice,
     );
-    completes("the second seat's phone", second_phone);
-    completes("the caller", caller);
-    centre.call_ended("SeatHungUp");
 
     let record = centre.record();
     assert_transfer(&record, "blind", target, outcome);
