@@ -3,6 +3,10 @@
 //! pages. Alone in its own test binary, so no other test allocates while the heap is counted.
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
+use hotline::memory::{
+    release_thread_cache, thread_cache_request, THREAD_CACHE_DEPTH, THREAD_CACHE_SIZES,
+};
+
 /// Bytes the heap counts as in use (chunks in a thread's cache count as in use).
 fn heap_in_use() -> usize {
     // SAFETY: mallinfo2 only reads the allocator's own counters.
@@ -12,9 +16,9 @@ fn heap_in_use() -> usize {
 #[test]
 fn chunks_a_thread_freed_into_its_cache_go_back_to_the_heap() {
     let before = heap_in_use();
-    // One chunk of each cached size class, 7 deep (glibc's cache depth): ~240 kB.
-    let chunks: Vec<usize> = (0..64)
-        .flat_map(|class| (0..7).map(move |_| 24 + 16 * class))
+    // Each cached size, as deep as the cache: ~240 kB.
+    let chunks: Vec<usize> = (0..THREAD_CACHE_SIZES)
+        .flat_map(|class| (0..THREAD_CACHE_DEPTH).map(move |_| thread_cache_request(class)))
         // SAFETY: a plain allocation, freed just below.
         .map(|size| unsafe { libc::malloc(size) } as usize)
         .collect();
@@ -29,7 +33,7 @@ fn chunks_a_thread_freed_into_its_cache_go_back_to_the_heap() {
         "freed chunks should sit in the thread's cache, counted in use: {cached} bytes"
     );
 
-    hotline::memory::release_thread_cache();
+    release_thread_cache();
 
     let left = heap_in_use().saturating_sub(before);
     assert!(
