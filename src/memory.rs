@@ -74,11 +74,11 @@ pub const fn thread_cache_request(size_class: usize) -> usize {
 /// pages back (elsewhere a no-op).
 ///
 /// glibc keeps up to `THREAD_CACHE_DEPTH` freed chunks of each of its `THREAD_CACHE_SIZES`
-/// smallest sizes per thread, outside the heap's free lists. After a load peak they lie scattered over the peak's
-/// pages, each keeping its page resident: ~1.4 MB in the SIP thread after 20,000 calls. They
-/// are taken out here (twice the cache's depth, as taking one can refill the cache from the
-/// heap's list of that size) and freed by a short-lived thread, whose own cache goes back to
-/// the heap when it exits.
+/// smallest sizes per thread, outside the heap's free lists. After a load peak they lie
+/// scattered over the peak's pages, each keeping its page resident: ~1.4 MB in the SIP thread
+/// after 20,000 calls. They are taken out here (twice the cache's depth, as taking one can
+/// refill the cache from the heap's list of that size) and freed by a short-lived thread, whose
+/// own cache goes back to the heap when it exits.
 pub fn release_thread_cache() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
