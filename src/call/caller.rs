@@ -12,7 +12,8 @@ use crate::sip::message::Request;
 use crate::sip::peer::Peer;
 
 use super::seat_leg::{ConsultLine, SeatSide, Waiting};
-use super::trunk_leg::TrunkLeg;
+use super::trunk_leg::{FarEnd, TrunkLeg, TrunkState};
+use crate::acd::SeatId;
 use crate::dialplan::navigation::Navigation;
 use crate::dialplan::Plan;
 use crate::tickets::record::CallRecord;
@@ -158,6 +159,20 @@ impl Caller {
         match &self.route {
             CallRoute::Number { dialled, .. } => Some(dialled.clone()),
             CallRoute::Announce { .. } => None,
+        }
+    }
+
+    /// The seat talking to the caller.
+    pub(crate) fn seat_on_call(&self) -> Option<SeatId> {
+        self.seats.as_ref()?.link.as_ref().map(|link| link.seat)
+    }
+
+    /// The seat brought into the call that answered, before it took the call over.
+    pub(crate) fn seat_brought_in(&self) -> Option<SeatId> {
+        let trunk = self.trunk.as_ref()?;
+        match &trunk.far {
+            FarEnd::Seat(far) if trunk.state == TrunkState::Bridged => Some(far.seat),
+            _ => None,
         }
     }
 }

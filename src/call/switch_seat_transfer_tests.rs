@@ -202,14 +202,20 @@ fn the_seat_brought_in_hanging_up_leaves_caller_and_first_seat_talking() {
 #[test]
 fn the_seat_brought_in_hanging_up_from_its_desk_leaves_caller_and_first_seat_talking() {
     let (mut sim, _caller, _phone, _invite, expert, expert_invite) = in_three_way_with_expert();
-    // Its desk shows the call it was brought into.
+    // Its desk shows the call it was brought into: the first seat's call.
     let seats = sim.desk_as("e2001", DeskCommand::Seats).expect("seats");
-    let view = seats
-        .as_array()
-        .and_then(|all| all.iter().find(|s| s["id"] == "e2001"));
-    let view = view.expect("e2001 listed");
+    let listed = |id: &str| {
+        let all = seats.as_array().map(Vec::as_slice).unwrap_or_default();
+        all.iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (view, first) = (listed("e2001"), listed("a1001"));
     assert_eq!(view["state"], "on-call", "{view}");
     assert_eq!(view["call"]["hotline"], "12345", "{view}");
+    assert!(view["call"]["record"].is_string(), "{view}");
+    assert_eq!(view["call"], first["call"], "{first}");
     let view = sim
         .desk_as("e2001", DeskCommand::HangUp)
         .expect("the expert leaves");

@@ -1,12 +1,14 @@
 //! Agent desktops and supervisors: their requests (log in, ready, not ready, wrap-up, answer,
 //! hang up; seats, queues, statistics) and the events their streams show.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use serde_json::{json, Value};
 
 use super::Switch;
 use crate::acd::{AcdEvent, SeatId, SeatState};
+use crate::call::caller::CallId;
 use crate::desk::{Credential, DeskCommand, DeskError, DeskEvent, DeskReply};
 use crate::sip::message::{HeaderName, Method, Request};
 
@@ -94,7 +96,10 @@ impl Switch {
             DeskCommand::Queues | DeskCommand::Seats | DeskCommand::Stats { .. } => {}
             DeskCommand::WhoAmI => {}
         }
-        Ok(self.seat_view(now, seat))
+        let call = self
+            .call_of_seat(seat)
+            .or_else(|| self.call_brought_into(seat));
+        Ok(self.seat_view(now, seat, call))
     }
 
     /// Answers a ringing seat's phone from the desktop: a `NOTIFY` with `Event: talk` (the
@@ -144,15 +149,29 @@ impl Switch {
     }
 
     /// The caller's call a seat is talking on.
-    pub(super) fn call_of_seat(&self, seat: SeatId) -> Option<crate::call::CallId> {
-        self.calls.iter().find_map(|(id, call)| {
-            let link = call.seats.as_ref()?.link.as_ref()?;
-            (link.seat == seat).then_some(*id)
-        })
+    pub(super) fn call_of_seat(&self, seat: SeatId) -> Option<CallId> {
+        let mut calls = self.calls.iter();
+        calls.find_map(|(id, call)| (call.seat_on_call() == Some(seat)).then_some(*id))
+    }
+
+    /// The call each seat is on (talking on it, or brought into it), from one pass over the
+    /// calls, so that listing every seat does not scan the calls once per seat.
+    fn calls_by_seat(&self) -> HashMap<SeatId, CallId> {
+        let mut by_seat = HashMap::new();
+        for (id, call) in &self.calls {
+            if let Some(seat) = call.seat_brought_in() {
+                by_seat.entry(seat).or_insert(*id);
+            }
+            // A seat's own call comes before one it was brought into.
+            if let Some(seat) = call.seat_on_call() {
+                by_seat.insert(seat, *id);
+            }
+        }
+        by_seat
     }
 
     /// One seat as the desk shows it.
-    fn seat_view(&self, now: Instant, seat: SeatId) -> Value {
+    fn seat_view(&self, now: Instant, seat: SeatId, call: Option<CallId>) -> Value {
         let name = self.acd.seat_name(seat);
         let decl = self.seat_book.by_id(name);
         let (state, since) = match self.acd.seat_state_since(seat) {
@@ -163,11 +182,9 @@ impl Switch {
             SeatState::NotReady(reason) => Some(reason.clone()),
             _ => None,
         };
-        let call = self
-            .call_of_seat(seat)
-            .or_else(|| self.call_brought_into(seat))
-            .and_then(|id| self.calls.get(&id))
-            .map(|c| json!({ "record": c.record.id, "caller": c.caller, "hotline": c.record.hotline }));
+        let call = call.and_then(|id| self.calls.get(&id)).map(
+            |c| json!({ "record": c.record.id, "caller": c.caller, "hotline": c.record.hotline }),
+        );
         let registered = decl
             .map(|d| !self.registrations.contacts(&d.username, now).is_empty())
             .unwrap_or(false);
@@ -186,12 +203,13 @@ impl Switch {
     }
 
     fn seats_view(&self, now: Instant) -> Value {
+        let calls = self.calls_by_seat();
         let seats: Vec<Value> = self
             .seat_book
             .seats
             .iter()
             .filter_map(|d| self.acd.seat_id(&d.id))
-            .map(|seat| self.seat_view(now, seat))
+            .map(|seat| self.seat_view(now, seat, calls.get(&seat).copied()))
             .collect();
         Value::Array(seats)
     }

@@ -134,11 +134,7 @@ impl Switch {
     ) -> usize {
         let at = self.utc(now);
         let name = |seat: SeatId| self.acd.seat_name(seat).to_string();
-        let call = self.calls.get(&id);
-        let link = call
-            .and_then(|c| c.seats.as_ref())
-            .and_then(|s| s.link.as_ref());
-        let by = link.map(|l| name(l.seat));
+        let by = self.calls.get(&id).and_then(|c| c.seat_on_call()).map(name);
         let seat = seat.map(name);
         let Some(call) = self.calls.get_mut(&id) else {
             return 0;

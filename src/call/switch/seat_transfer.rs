@@ -269,13 +269,8 @@ impl Switch {
 
     /// The call that `seat` was brought into and answered, before it took the call over.
     pub(super) fn call_brought_into(&self, seat: SeatId) -> Option<CallId> {
-        self.calls.iter().find_map(|(id, call)| {
-            let trunk = call.trunk.as_ref()?;
-            let FarEnd::Seat(far) = &trunk.far else {
-                return None;
-            };
-            (far.seat == seat && trunk.state == TrunkState::Bridged).then_some(*id)
-        })
+        let mut calls = self.calls.iter();
+        calls.find_map(|(id, call)| (call.seat_brought_in() == Some(seat)).then_some(*id))
     }
 
     /// The seat brought into call `id` hangs up from its desk: as when it hangs up its phone,

@@ -280,11 +280,7 @@ impl Switch {
             Target::Seat(seat) => {
                 let name = self.acd.seat_name(*seat);
                 let call = self.calls.get(&id);
-                let on_the_call = call
-                    .and_then(|c| c.seats.as_ref())
-                    .and_then(|s| s.link.as_ref())
-                    .is_some_and(|l| l.seat == *seat);
-                if on_the_call {
+                if call.and_then(|c| c.seat_on_call()) == Some(*seat) {
                     return Err(DeskError::new(
                         409,
                         format!("seat:{name} is the seat on the call"),
@@ -577,12 +573,7 @@ impl Switch {
             info!(call = id.0, target = %shown, "REFER to an undeclared target refused");
             return self.reply(now, txn, refer, 403);
         };
-        let Some(seat) = call
-            .seats
-            .as_ref()
-            .and_then(|s| s.link.as_ref())
-            .map(|l| l.seat)
-        else {
+        let Some(seat) = call.seat_on_call() else {
             return self.reply(now, txn, refer, 481);
         };
         self.reply(now, txn, refer, 202);

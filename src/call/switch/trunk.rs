@@ -545,12 +545,11 @@ impl Switch {
     /// The third party's leg is gone: in a three-way call or a consult the caller and the seat
     /// go on together; otherwise the call ends.
     pub(super) fn third_party_left(&mut self, now: Instant, id: CallId) {
-        let seat_on_call = self
+        if self
             .calls
             .get(&id)
-            .and_then(|c| c.seats.as_ref())
-            .is_some_and(|s| s.link.is_some());
-        if seat_on_call {
+            .is_some_and(|c| c.seat_on_call().is_some())
+        {
             return self.rejoin_seat(id);
         }
         let talking = self.calls.get(&id).map(|c| c.phase);
