@@ -1,8 +1,9 @@
 //! Transfers from the desk on loopback: a SIPp caller waits in the `general` queue, a SIPp seat
 //! phone answers, and the seat's desktop (the desk API) passes the call on — blind to another
 //! skill group or to a sub-centre (a SIPp UAS playing its PBX), or three-way with the
-//! sub-centre or another seat. Every party's media is the test's own RTP peer sending a tone of its own in real
-//! time, so what each side heard is checked by frequency (Goertzel), then the call record.
+//! sub-centre or another seat. Every party's media is the test's own RTP peer sending a tone of
+//! its own in real time, so what each side heard is checked by frequency (Goertzel), then the
+//! call record.
 
 mod support;
 
